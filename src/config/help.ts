@@ -1,0 +1,38 @@
+import { envName, settings } from './settings.js';
+
+/** --help, generated from the settings table so it can never disagree with what is accepted. */
+export function helpText(version: string): string {
+  const lines = [
+    `mqttsn-bridge ${version} — MQTT-SN v1.2 gateway with durable store-and-forward to an MQTT broker`,
+    '',
+    'Usage:',
+    '  mqttsn-bridge [options]                  run the gateway',
+    '  mqttsn-bridge check-config FILE          validate a config file and print the effective settings',
+    '',
+    'Sensors publish over MQTT-SN/UDP; every message is synced to a LevelDB outbox before the device',
+    'gets its PUBACK, then republished at QoS 1 to the broker under mqttsn/<clientId>/<topic>.',
+    'While the broker is unreachable messages wait in the outbox and are replayed in order.',
+    '',
+    'Examples:',
+    '  mqttsn-bridge                                          embedded broker on 127.0.0.1:1883',
+    '  mqttsn-bridge --broker mqtt://broker.lan:1883',
+    '  mqttsn-bridge --broker mqtts://a.example:8883 --broker mqtts://b.example:8883 --ca ca.pem',
+    '  mqttsn-bridge --predefined 1=factory/alarms --predefined sensor7:2=line/7/temp',
+    '',
+    'Options (each also settable as an environment variable or in the --config YAML file;',
+    'precedence: defaults < config file < environment < flags):',
+    '  -c, --config FILE'.padEnd(40) + 'YAML configuration file',
+    '  -h, --help'.padEnd(40) + 'this text',
+    '  -v, --version'.padEnd(40) + 'print the version',
+  ];
+  for (const section of ['Broker uplink', 'Device side', 'Outbox', 'Limits', 'General'] as const) {
+    lines.push('', `${section}:`);
+    for (const s of settings.filter((x) => x.section === section)) {
+      const flag = s.kind === 'boolean' ? `  --[no-]${s.flag}` : `  --${s.flag} ${s.arg ?? 'VALUE'}`;
+      lines.push(flag.padEnd(40) + s.help);
+      lines.push(''.padEnd(40) + `env ${envName(s)}, file key ${s.path}`);
+    }
+  }
+  lines.push('', 'Docs: README.md (configuration, durability promise, operations).');
+  return lines.join('\n');
+}

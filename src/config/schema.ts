@@ -1,0 +1,95 @@
+import { z } from 'zod';
+import { namespaceProblem } from '../topics/namespace.js';
+
+/**
+ * Every setting, its default and what it accepts. The single source for the config file, the
+ * environment, the flags, `check-config` and the README's table.
+ */
+
+const hostPort = z.string().refine((s) => parseHostPort(s) !== undefined, {
+  message: 'expected HOST:PORT, e.g. 0.0.0.0:1883 or [::]:1883',
+});
+
+const brokerUrl = z.string().refine((s) => /^(mqtt|mqtts|tcp|ssl|tls):\/\/[^/]+/.test(s), {
+  message: 'expected an mqtt:// or mqtts:// URL, e.g. mqtt://broker.example:1883',
+});
+
+const topicId = z.coerce.number().int().min(1).max(0xfffe);
+
+const predefinedTopic = z.object({
+  id: topicId,
+  topic: z.string().refine((t) => t.length > 0 && !t.includes('+') && !t.includes('#'), {
+    message: 'expected an MQTT topic name without wildcards',
+  }),
+  /** Only for this client; all clients when absent. */
+  clientId: z.string().min(1).optional(),
+});
+
+export const configSchema = z.strictObject({
+  listen: z.array(hostPort).min(1).default(['0.0.0.0:1883']),
+  dataDir: z.string().min(1).default('./data'),
+  gatewayId: z.number().int().min(0).max(255).default(1),
+  namespace: z
+    .string()
+    .refine((t) => namespaceProblem(t) === null, { message: "expected a template ending in '/', e.g. mqttsn/{clientId}/" })
+    .default('mqttsn/{clientId}/'),
+  anonymousClientId: z.string().min(1).default('$anonymous'),
+  predefined: z.array(predefinedTopic).default([]),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  broker: z
+    .strictObject({
+      /** Several URLs: failover in order. Empty: the embedded broker on 127.0.0.1:1883. */
+      urls: z.array(brokerUrl).default([]),
+      clientId: z.string().min(1).optional(),
+      protocolVersion: z.union([z.literal(4), z.literal(5)]).default(5),
+      username: z.string().optional(),
+      password: z.string().optional(),
+      ca: z.string().optional(),
+      cert: z.string().optional(),
+      key: z.string().optional(),
+      rejectUnauthorized: z.boolean().default(true),
+      keepaliveSeconds: z.number().int().min(1).max(65535).default(30),
+      window: z.number().int().min(1).max(65535).default(64),
+      reconnectInitialMs: z.number().int().min(10).default(500),
+      reconnectMaxMs: z.number().int().min(10).default(30_000),
+    })
+    .prefault({}),
+  limits: z
+    .strictObject({
+      maxClients: z.number().int().min(1).default(10_000),
+      maxTopicsPerClient: z.number().int().min(1).max(0xfffd).default(256),
+      maxPacketSize: z.number().int().min(16).max(0xffff).default(1024),
+      maxClientIdLength: z.number().int().min(1).max(0xffff).default(23),
+    })
+    .prefault({}),
+  outbox: z
+    .strictObject({
+      maxMessages: z.number().int().min(1).default(1_000_000),
+      maxBytes: z.number().int().min(1024).default(256 * 1024 * 1024),
+      /** 0: messages never expire. */
+      ttlSeconds: z.number().int().min(0).default(0),
+      policy: z.enum(['reject', 'drop-oldest']).default('reject'),
+      /** Buffer QoS 0 / −1 messages while the uplink is down (else they are dropped and counted). */
+      bufferQos0: z.boolean().default(true),
+    })
+    .prefault({}),
+  advertise: z
+    .strictObject({
+      /** Where ADVERTISE goes, e.g. 255.255.255.255:1883 or a unicast address. Off when absent. */
+      address: hostPort,
+      intervalSeconds: z.number().int().min(1).max(65535).default(900),
+    })
+    .optional(),
+});
+
+export type Config = z.infer<typeof configSchema>;
+export type ConfigInput = z.input<typeof configSchema>;
+
+export function parseHostPort(text: string): { host: string; port: number } | undefined {
+  const match = /^(?:\[([^\]]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(text);
+  if (!match) return undefined;
+  const port = Number(match[3]);
+  if (port > 65535) return undefined;
+  const host = match[1] ?? match[2] ?? '';
+  return { host: host === '' ? '0.0.0.0' : host, port };
+}

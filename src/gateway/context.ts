@@ -1,0 +1,75 @@
+import type { Logger } from 'pino';
+import type { QoS } from '../codec/constants.js';
+import type { Packet } from '../codec/types.js';
+import type { Namespace } from '../topics/namespace.js';
+import type { PredefinedTopics } from '../topics/predefined.js';
+import type { RateLimitedWarn } from '../observe/rate-limit.js';
+import type { Clock } from './clock.js';
+import type { Peer } from './peer.js';
+import type { Session, SessionState } from './session.js';
+import type { GatewayStats } from './stats.js';
+
+/** A device message on its way to the broker. */
+export interface DeviceMessage {
+  clientId: string;
+  topic: string;
+  payload: Uint8Array;
+  retain: boolean;
+  /** Device-side QoS; upstream is always QoS 1. */
+  qos: QoS;
+}
+
+/**
+ * Where device messages go: the outbox (wired in bridge.ts). `onCommitted` runs once the message is
+ * synced to disk; only then may the device get its PUBACK / PUBREC.
+ */
+export interface MessageSink {
+  append(message: DeviceMessage, onCommitted?: (err?: Error) => void): 'queued' | 'rejected' | 'dropped';
+}
+
+export interface GatewayLimits {
+  maxClients: number;
+  maxTopicsPerClient: number;
+  /** Largest datagram accepted, in bytes (MQTT-SN's own maximum is 65535). */
+  maxPacketSize: number;
+  maxClientIdLength: number;
+}
+
+export interface GatewayOptions {
+  gatewayId: number;
+  limits: GatewayLimits;
+  /** Client id used to name QoS −1 messages from senders without a session. */
+  anonymousClientId: string;
+}
+
+/** What every handler may use: one object, built once in gateway.ts. */
+export interface GatewayContext {
+  readonly options: GatewayOptions;
+  readonly clock: Clock;
+  readonly log: Logger;
+  readonly warn: RateLimitedWarn;
+  readonly namespace: Namespace;
+  readonly predefined: PredefinedTopics;
+  readonly sink: MessageSink;
+  readonly stats: GatewayStats;
+  readonly sessions: SessionRegistry;
+  send(peer: Peer, packet: Packet): void;
+  /** Moves a session to a new state, keeping supervision and counters in step. */
+  setState(session: Session, state: SessionState): void;
+  /** The client is gone without a clean DISCONNECT: publish its will, forget its address. */
+  lose(session: Session, reason: string): void;
+}
+
+export interface SessionRegistry {
+  byClientId(clientId: string): Session | undefined;
+  byPeer(key: string): Session | undefined;
+  readonly size: number;
+  /** A new session bound to `peer`. */
+  create(clientId: string, peer: Peer): Session;
+  /** Points the session at a new address (NAT rebinding / reconnect); the old address is forgotten. */
+  rebind(session: Session, peer: Peer): void;
+  /** Forgets the session's address (it no longer reaches the session). */
+  unbind(session: Session): void;
+  remove(session: Session): void;
+  all(): IterableIterator<Session>;
+}

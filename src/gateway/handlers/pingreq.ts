@@ -1,0 +1,33 @@
+import type { PingReqPacket } from '../../codec/types.js';
+import type { GatewayContext } from '../context.js';
+import type { Peer } from '../peer.js';
+import { sendNotConnected } from '../replies.js';
+import type { Session } from '../session.js';
+
+/**
+ * PINGREQ (§6.11, §6.14). From a connected client: keep-alive, answered PINGRESP. With a client id
+ * from a sleeping client: it is awake; buffered messages would be delivered here, then PINGRESP lets
+ * it sleep again for the same duration.
+ */
+export function handlePingreq(ctx: GatewayContext, peer: Peer, atPeer: Session | undefined, packet: PingReqPacket): void {
+  if (packet.clientId !== undefined) {
+    const sleeper = ctx.sessions.byClientId(packet.clientId);
+    if (sleeper && (sleeper.state === 'asleep' || sleeper.state === 'awake')) {
+      if (sleeper !== atPeer) ctx.sessions.rebind(sleeper, peer);
+      ctx.setState(sleeper, 'asleep');
+      ctx.send(peer, { type: 'PINGRESP' });
+      return;
+    }
+    if (sleeper?.isConnected && sleeper === atPeer) {
+      ctx.send(peer, { type: 'PINGRESP' });
+      return;
+    }
+    sendNotConnected(ctx, peer, 'PINGREQ');
+    return;
+  }
+  if (!atPeer?.isConnected) {
+    sendNotConnected(ctx, peer, 'PINGREQ');
+    return;
+  }
+  ctx.send(peer, { type: 'PINGRESP' });
+}

@@ -1,0 +1,44 @@
+/** Upper bounds (ms) of the PUBACK latency histogram buckets; the last bucket is +Inf. */
+export const LATENCY_BUCKETS_MS = [1, 2, 5, 10, 20, 50, 100, 250, 500, 1000, 2500] as const;
+
+/**
+ * Counters an operator can graph (observe/ exports them as Prometheus metrics). Plain number fields:
+ * incrementing one on the hot path costs nothing.
+ */
+export class GatewayStats {
+  datagramsIn = 0;
+  datagramsOut = 0;
+  sendErrors = 0;
+  malformed = 0;
+  /** Well-formed packets the gateway does not accept from that sender or in that state. */
+  unexpected = 0;
+  oversized = 0;
+  /** Packets whose handler threw (a bug): logged and dropped, never a crash. */
+  handlerErrors = 0;
+  /** Device PUBLISH received, indexed by device QoS + 1 (−1, 0, 1, 2). */
+  readonly publishIn = [0, 0, 0, 0];
+  /** Retransmissions of messages already stored, acknowledged again without storing. */
+  duplicates = 0;
+  rejectedCongestion = 0;
+  rejectedInvalidTopic = 0;
+  rejectedNotSupported = 0;
+  /** QoS 0/−1 messages dropped because the uplink was down and QoS 0 buffering is off. */
+  droppedWhileDown = 0;
+  /** QoS 0/−1 messages dropped because the outbox was full. */
+  droppedFull = 0;
+  willsPublished = 0;
+  connects = 0;
+  sessionsLost = 0;
+  /** Store-to-PUBACK latency histogram: counts per LATENCY_BUCKETS_MS bucket plus +Inf. */
+  readonly pubackLatencyBuckets = new Float64Array(LATENCY_BUCKETS_MS.length + 1);
+  pubackLatencySumMs = 0;
+  pubackLatencyCount = 0;
+
+  recordPubackLatency(ms: number): void {
+    let i = 0;
+    while (i < LATENCY_BUCKETS_MS.length && ms > LATENCY_BUCKETS_MS[i]!) i++;
+    this.pubackLatencyBuckets[i]!++;
+    this.pubackLatencySumMs += ms;
+    this.pubackLatencyCount++;
+  }
+}

@@ -1,0 +1,4 @@
+export * from './names.js';
+export * from './namespace.js';
+export * from './predefined.js';
+export * from './table.js';

@@ -1,0 +1,87 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { ConfigError, loadConfig, parseCommandLine } from '../src/config/load.js';
+import { withTempDir } from './helpers/index.js';
+
+test('defaults need no configuration at all', async () => {
+  const config = await loadConfig({ argv: [], env: {} });
+  assert.deepEqual(config.listen, ['0.0.0.0:1883']);
+  assert.equal(config.namespace, 'mqttsn/{clientId}/');
+  assert.deepEqual(config.broker.urls, []);
+  assert.equal(config.outbox.policy, 'reject');
+  assert.equal(config.outbox.bufferQos0, true);
+});
+
+test('flags override the environment, which overrides the file', async (t) => {
+  const dir = withTempDir(t);
+  const file = join(dir, 'bridge.yaml');
+  writeFileSync(file, 'dataDir: /from/file\nnamespace: "file/{clientId}/"\nbroker:\n  window: 8\n  urls: [mqtt://file:1883]\n');
+  const config = await loadConfig({
+    argv: ['--config', file, '--namespace', 'flag/{clientId}/', '--broker', 'mqtt://a:1', '--broker', 'mqtt://b:2', '--no-buffer-qos0', '--predefined', '3=x/y', '--predefined', 'dev:4=z'],
+    env: { MQTTSN_BRIDGE_NAMESPACE: 'env/{clientId}/', MQTTSN_BRIDGE_WINDOW: '16', MQTTSN_BRIDGE_DATA_DIR: '/from/env' },
+  });
+  assert.equal(config.namespace, 'flag/{clientId}/');
+  assert.equal(config.dataDir, '/from/env');
+  assert.equal(config.broker.window, 16);
+  assert.deepEqual(config.broker.urls, ['mqtt://a:1', 'mqtt://b:2']);
+  assert.equal(config.outbox.bufferQos0, false);
+  assert.deepEqual(config.predefined, [
+    { id: 3, topic: 'x/y' },
+    { id: 4, topic: 'z', clientId: 'dev' },
+  ]);
+});
+
+test('errors name the key, the value, where it came from and what was expected', async (t) => {
+  const reject = async (argv: string[], env: NodeJS.ProcessEnv, pattern: RegExp): Promise<void> => {
+    await assert.rejects(loadConfig({ argv, env }), (err: unknown) => {
+      assert.ok(err instanceof ConfigError, String(err));
+      assert.match(err.message, pattern);
+      return true;
+    });
+  };
+  await reject(['--window', 'lots'], {}, /--window: expected a number, got "lots"/);
+  await reject(['--window', '0'], {}, /broker\.window = 0 \(from --window\): Too small/);
+  await reject(['--broker', 'http://x'], {}, /broker\.urls.*mqtt:\/\//);
+  await reject(['--outbox-policy', 'drop-newest'], {}, /outbox\.policy = "drop-newest".*reject.*drop-oldest/);
+  await reject([], { MQTTSN_BRIDGE_MAX_CLIENTS: '-1' }, /limits\.maxClients = -1 \(from MQTTSN_BRIDGE_MAX_CLIENTS\)/);
+  await reject(['--listen', 'nowhere'], {}, /HOST:PORT/);
+  await reject(['--namespace', 'x/{client}/'], {}, /namespace/);
+  await reject(['--predefined', 'one=a'], {}, /--predefined: topic id must be an integer/);
+  const dir = withTempDir(t);
+  const file = join(dir, 'typo.yaml');
+  writeFileSync(file, 'lisen: ["0.0.0.0:1"]\noutbox:\n  maxMesages: 3\n');
+  await reject(['--config', file], {}, /unknown setting lisen; did you mean listen\?/);
+  await reject(['--config', file], {}, /unknown setting outbox\.maxMesages; did you mean maxMessages\?/);
+  await reject(['--config', join(dir, 'missing.yaml')], {}, /cannot read config file .*ENOENT/);
+});
+
+test('unknown flags are refused with a suggestion', () => {
+  assert.throws(() => parseCommandLine(['--lisen', 'x']), /unknown option --lisen; did you mean --listen\?/);
+  assert.throws(() => parseCommandLine(['frobnicate']), /unknown command "frobnicate"/);
+  assert.equal(parseCommandLine(['check-config', 'a.yaml']).configFile, 'a.yaml');
+});
+
+const cli = (args: string[]): ReturnType<typeof spawnSync> =>
+  spawnSync(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], { encoding: 'utf8', env: { ...process.env, MQTTSN_BRIDGE_LOG_LEVEL: 'silent' } });
+
+test('the command line: --help teaches, a bad flag exits non-zero with a message, check-config masks secrets', (t) => {
+  const help = cli(['--help']);
+  assert.equal(help.status, 0);
+  for (const flag of ['--broker', '--listen', '--data-dir', '--namespace', '--predefined', '--config', '--log-level', 'MQTTSN_BRIDGE_BROKER']) {
+    assert.ok(String(help.stdout).includes(flag), `--help mentions ${flag}`);
+  }
+  const bad = cli(['--window', 'x']);
+  assert.equal(bad.status, 2);
+  assert.match(String(bad.stderr), /mqttsn-bridge: --window: expected a number/);
+
+  const dir = withTempDir(t);
+  const file = join(dir, 'c.yaml');
+  writeFileSync(file, 'broker:\n  urls: ["mqtt://user:hunter2@broker:1883"]\n  password: hunter2\n');
+  const checked = cli(['check-config', file]);
+  assert.equal(checked.status, 0, String(checked.stderr));
+  assert.ok(!String(checked.stdout).includes('hunter2'), 'secrets masked');
+  assert.equal(JSON.parse(String(checked.stdout)).broker.password, '********');
+});

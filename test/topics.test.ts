@@ -13,7 +13,8 @@ import {
 } from '../src/topics/index.js';
 
 test('topic names a device may publish to', () => {
-  for (const ok of ['a', 'a/b', 'sensors/temp/1', 'ab', 'é/ü', 'a$b']) assert.equal(topicNameProblem(ok), null, ok);
+  for (const ok of ['a', 'a/b', 'sensors/temp/1', 'ab', 'é/ü', 'a$b'])
+    assert.equal(topicNameProblem(ok), null, ok);
   const refused: Array<[string, string]> = [
     ['', 'empty topic name'],
     ['$SYS/x', 'topic name starts with $'],
@@ -29,12 +30,14 @@ test('topic names a device may publish to', () => {
 
 test('topic filters a device may subscribe to', () => {
   for (const ok of ['a/+/c', '#', 'a/#', '+', 'cmd/+']) assert.equal(topicFilterProblem(ok), null, ok);
-  for (const bad of ['a/#/c', 'a+/b', 'a/b#', '$SYS/#', '', '/a']) assert.notEqual(topicFilterProblem(bad), null, bad);
+  for (const bad of ['a/#/c', 'a+/b', 'a/b#', '$SYS/#', '', '/a'])
+    assert.notEqual(topicFilterProblem(bad), null, bad);
 });
 
 test('client ids that would escape the namespace are refused', () => {
   assert.equal(clientIdProblem('sensor-7', 23), null);
-  for (const bad of ['', 'a/b', 'a+', 'a#', '$x', 'tab\there']) assert.notEqual(clientIdProblem(bad, 23), null, bad);
+  for (const bad of ['', 'a/b', 'a+', 'a#', '$x', 'tab\there'])
+    assert.notEqual(clientIdProblem(bad, 23), null, bad);
   assert.match(clientIdProblem('x'.repeat(24), 23)!, /longer than 23/);
   assert.equal(clientIdProblem('x'.repeat(24), 64), null);
 });
@@ -55,24 +58,29 @@ test('topic matching follows MQTT rules', () => {
     ['a/b', 'a/b/c', false],
     ['+/b', '/b', true],
   ];
-  for (const [filter, topic, expected] of cases) assert.equal(topicMatches(filter, topic), expected, `${filter} ~ ${topic}`);
+  for (const [filter, topic, expected] of cases)
+    assert.equal(topicMatches(filter, topic), expected, `${filter} ~ ${topic}`);
 });
 
 test('topicMatches agrees with a regex model on random topics', () => {
   const level = fc.constantFrom('a', 'b', 'c', '');
   fc.assert(
-    fc.property(fc.array(level, { minLength: 1, maxLength: 4 }), fc.array(fc.constantFrom('a', 'b', '+', '#'), { minLength: 1, maxLength: 4 }), (topicLevels, filterLevels) => {
-      const topic = topicLevels.join('/');
-      const hashAt = filterLevels.indexOf('#');
-      const filter = (hashAt === -1 ? filterLevels : filterLevels.slice(0, hashAt + 1)).join('/');
-      const pattern = filter
-        .split('/')
-        .map((l) => (l === '+' ? '[^/]*' : l === '#' ? '.*' : l))
-        .join('/')
-        .replace(/\/\.\*$/, '(/.*)?');
-      const model = new RegExp(`^${pattern === '.*' ? '.*' : pattern}$`).test(topic);
-      assert.equal(topicMatches(filter, topic), model, `${filter} ~ ${topic}`);
-    }),
+    fc.property(
+      fc.array(level, { minLength: 1, maxLength: 4 }),
+      fc.array(fc.constantFrom('a', 'b', '+', '#'), { minLength: 1, maxLength: 4 }),
+      (topicLevels, filterLevels) => {
+        const topic = topicLevels.join('/');
+        const hashAt = filterLevels.indexOf('#');
+        const filter = (hashAt === -1 ? filterLevels : filterLevels.slice(0, hashAt + 1)).join('/');
+        const pattern = filter
+          .split('/')
+          .map((l) => (l === '+' ? '[^/]*' : l === '#' ? '.*' : l))
+          .join('/')
+          .replace(/\/\.\*$/, '(/.*)?');
+        const model = new RegExp(`^${pattern === '.*' ? '.*' : pattern}$`).test(topic);
+        assert.equal(topicMatches(filter, topic), model, `${filter} ~ ${topic}`);
+      },
+    ),
     { numRuns: 2000 },
   );
 });
@@ -93,7 +101,8 @@ test('namespace templates', () => {
 test('--predefined entries', () => {
   assert.deepEqual(parsePredefinedEntry('1=factory/alarms'), { topicId: 1, topic: 'factory/alarms' });
   assert.deepEqual(parsePredefinedEntry('sensor7:2=a=b'), { clientId: 'sensor7', topicId: 2, topic: 'a=b' });
-  for (const bad of ['x=1', '0=a', '65535=a', '1=', '=a', ':1=a']) assert.throws(() => parsePredefinedEntry(bad), undefined, bad);
+  for (const bad of ['x=1', '0=a', '65535=a', '1=', '=a', ':1=a'])
+    assert.throws(() => parsePredefinedEntry(bad), Error, bad);
 });
 
 test('topic tables are per client, bounded, and never issue reserved ids', () => {

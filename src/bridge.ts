@@ -1,0 +1,142 @@
+import { readFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import type { Logger } from 'pino';
+import type { Config } from './config/schema.js';
+import { parseHostPort } from './config/schema.js';
+import { systemClock, type Clock } from './gateway/clock.js';
+import type { MessageSink } from './gateway/context.js';
+import { Gateway } from './gateway/gateway.js';
+import { openStore, type Store } from './store/db.js';
+import { Outbox } from './store/outbox.js';
+import { compileNamespace } from './topics/namespace.js';
+import { buildPredefined } from './topics/predefined.js';
+import { Uplink } from './uplink/uplink.js';
+
+/**
+ * The one place that wires the device side to the broker side:
+ * gateway → sink → outbox (LevelDB, group commit) → uplink (MQTT.js, QoS 1) → broker.
+ */
+export class Bridge {
+  private constructor(
+    readonly config: Config,
+    readonly gateway: Gateway,
+    readonly outbox: Outbox,
+    readonly uplink: Uplink,
+    private readonly store: Store,
+    private readonly log: Logger,
+  ) {}
+
+  static async start(
+    config: Config,
+    brokerUrls: string[],
+    log: Logger,
+    clock: Clock = systemClock,
+  ): Promise<Bridge> {
+    const uplinkClientId = config.broker.clientId ?? `mqttsn-bridge-${hostname()}-${config.gatewayId}`;
+    const namespace = compileNamespace(config.namespace, String(config.gatewayId));
+    const store = await openStore(config.dataDir);
+    let outbox: Outbox | undefined;
+    try {
+      outbox = await Outbox.open(store, {
+        gatewayId: uplinkClientId,
+        logger: log.child({ component: 'outbox' }),
+        maxMessages: config.outbox.maxMessages,
+        maxBytes: config.outbox.maxBytes,
+        ttlMs: config.outbox.ttlSeconds * 1000,
+        whenFull: config.outbox.policy,
+      });
+      const presenceTopic = namespace.root
+        ? `${namespace.root}$gateway/${uplinkClientId}/status`
+        : `mqttsn-bridge/${uplinkClientId}/status`;
+      const uplink = new Uplink(
+        {
+          brokers: brokerUrls,
+          clientId: uplinkClientId,
+          protocolVersion: config.broker.protocolVersion,
+          username: config.broker.username,
+          password: config.broker.password,
+          tls: await loadTls(config),
+          keepaliveSeconds: config.broker.keepaliveSeconds,
+          // A connect attempt into a blackhole must not outlast the keep-alive we promise to detect it in.
+          connectTimeoutMs: Math.min(30_000, Math.max(2_000, config.broker.keepaliveSeconds * 1000)),
+          window: config.broker.window,
+          reconnect: { initialMs: config.broker.reconnectInitialMs, maxMs: config.broker.reconnectMaxMs },
+          presence: { topic: presenceTopic, online: 'online', offline: 'offline' },
+        },
+        outbox,
+        log.child({ component: 'uplink' }),
+      );
+      const opened = outbox;
+      const sink: MessageSink = {
+        append(message, onCommitted) {
+          if (message.qos <= 0 && !config.outbox.bufferQos0 && uplink.state !== 'connected') return 'dropped';
+          return opened.append(message, onCommitted);
+        },
+      };
+      const gateway = new Gateway(
+        {
+          gatewayId: config.gatewayId,
+          listen: config.listen.map((text) => parseHostPort(text)!),
+          limits: config.limits,
+          anonymousClientId: config.anonymousClientId,
+          namespace,
+          predefined: buildPredefined(
+            config.predefined.map((p) => ({ clientId: p.clientId, topicId: p.id, topic: p.topic })),
+          ),
+          advertise: config.advertise && {
+            ...parseHostPort(config.advertise.address)!,
+            intervalSeconds: config.advertise.intervalSeconds,
+          },
+        },
+        sink,
+        log.child({ component: 'gateway' }),
+        clock,
+      );
+      // The backlog on disk drains first: the uplink reads the outbox from its oldest entry.
+      uplink.start();
+      await gateway.start();
+      return new Bridge(config, gateway, outbox, uplink, store, log);
+    } catch (err) {
+      await outbox?.close().catch(() => undefined);
+      await store.close().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /**
+   * Graceful stop: no new datagrams, finish the commit under way (its PUBACKs still go out), close
+   * the uplink cleanly, close the store.
+   */
+  async stop(): Promise<void> {
+    this.gateway.stopAccepting();
+    await this.outbox.flush();
+    await this.gateway.close();
+    await this.uplink.stop();
+    await this.outbox.close();
+    await this.store.close();
+    this.log.info('stopped');
+  }
+}
+
+async function loadTls(
+  config: Config,
+): Promise<{ ca?: Buffer; cert?: Buffer; key?: Buffer; rejectUnauthorized: boolean } | undefined> {
+  const { ca, cert, key, rejectUnauthorized } = config.broker;
+  if (!ca && !cert && !key && rejectUnauthorized) return undefined;
+  const read = async (file: string | undefined, what: string): Promise<Buffer | undefined> => {
+    if (!file) return undefined;
+    try {
+      return await readFile(file);
+    } catch (err) {
+      throw new Error(`broker.${what}: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? err})`, {
+        cause: err,
+      });
+    }
+  };
+  return {
+    ca: await read(ca, 'ca'),
+    cert: await read(cert, 'cert'),
+    key: await read(key, 'key'),
+    rejectUnauthorized,
+  };
+}

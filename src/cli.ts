@@ -1,0 +1,105 @@
+#!/usr/bin/env node
+import { readFileSync } from 'node:fs';
+import type { Logger } from 'pino';
+import { Bridge } from './bridge.js';
+import { helpText } from './config/help.js';
+import { ConfigError, loadConfig, parseCommandLine } from './config/load.js';
+import type { Config } from './config/schema.js';
+import { startEmbeddedBroker, type EmbeddedBroker } from './embedded-broker.js';
+import { createLogger } from './observe/logger.js';
+
+const version = (
+  JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
+).version;
+
+/** Where the embedded broker listens when no --broker is given (loopback only: it is for trying things out). */
+const EMBEDDED_BROKER = { host: '127.0.0.1', port: 1883 };
+
+async function main(argv: string[]): Promise<number> {
+  const commandLine = parseCommandLine(argv);
+  if (commandLine.command === 'help') {
+    process.stdout.write(`${helpText(version)}\n`);
+    return 0;
+  }
+  if (commandLine.command === 'version') {
+    process.stdout.write(`${version}\n`);
+    return 0;
+  }
+  const config = await loadConfig({ commandLine, env: process.env });
+  if (commandLine.command === 'check-config') {
+    process.stdout.write(`${JSON.stringify(maskSecrets(config), null, 2)}\n`);
+    return 0;
+  }
+  return run(config, createLogger(config.logLevel));
+}
+
+async function run(config: Config, log: Logger): Promise<number> {
+  let embedded: EmbeddedBroker | undefined;
+  let brokerUrls = config.broker.urls;
+  if (brokerUrls.length === 0) {
+    embedded = await startEmbeddedBroker(EMBEDDED_BROKER.host, EMBEDDED_BROKER.port, log);
+    brokerUrls = [embedded.url];
+    // aedes speaks MQTT 3.1.1 only.
+    config = { ...config, broker: { ...config.broker, protocolVersion: 4 } };
+  }
+  const bridge = await Bridge.start(config, brokerUrls, log);
+  log.info(
+    { version, brokers: brokerUrls.map(redactUrl), dataDir: config.dataDir, namespace: config.namespace },
+    'mqttsn-bridge ready',
+  );
+
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = (signal: NodeJS.Signals): void => {
+      if (stopping) {
+        log.warn({ signal }, 'second signal: exiting at once (nothing acknowledged is lost: it is on disk)');
+        process.exit(1);
+      }
+      stopping = true;
+      log.info({ signal }, 'stopping');
+      bridge
+        .stop()
+        .then(() => embedded?.close())
+        .then(
+          () => resolve(0),
+          (err: unknown) => {
+            log.error({ err }, 'error while stopping');
+            resolve(1);
+          },
+        );
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+}
+
+function maskSecrets(config: Config): Config {
+  return {
+    ...config,
+    broker: {
+      ...config.broker,
+      password: config.broker.password === undefined ? undefined : '********',
+      urls: config.broker.urls.map(redactUrl),
+    },
+  };
+}
+
+/** URLs may carry credentials (mqtt://user:secret@host): never log them. */
+function redactUrl(url: string): string {
+  return url.replace(/\/\/([^/@:]+):([^/@]+)@/, '//$1:********@');
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`mqttsn-bridge: ${err.message}\n`);
+      process.exitCode = 2;
+    } else {
+      process.stderr.write(`mqttsn-bridge: ${err instanceof Error ? err.message : String(err)}\n`);
+      process.exitCode = 1;
+    }
+  },
+);

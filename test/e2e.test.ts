@@ -1,0 +1,357 @@
+import assert from 'node:assert/strict';
+import { test, type TestContext } from 'node:test';
+import { ReturnCode } from '../src/codec/constants.js';
+import {
+  collect,
+  MqttSnTestClient,
+  requireMosquitto,
+  sleep,
+  startAedes,
+  startFaultProxy,
+  startMosquitto,
+  waitUntil,
+  withTempDir,
+  type CollectedMessage,
+  type Collector,
+} from './helpers/index.js';
+import { spawnGateway, type GatewayProcess } from './support/gateway-process.js';
+
+/** Fast failure detection and reconnects, so fault tests take seconds. */
+const FAST_LINK = ['--keepalive', '2', '--reconnect-initial', '100', '--reconnect-max', '400'];
+
+async function gatewayFor(t: TestContext, brokerUrl: string, extra: string[] = []): Promise<GatewayProcess> {
+  const gw = await spawnGateway([
+    '--broker',
+    brokerUrl,
+    '--data-dir',
+    withTempDir(t, 'mqttsn-e2e-'),
+    '--uplink-client-id',
+    `gw-${process.pid}-${Math.random().toString(36).slice(2, 8)}`,
+    ...FAST_LINK,
+    ...extra,
+  ]);
+  t.after(async () => {
+    await gw.signal('SIGKILL');
+  });
+  return gw;
+}
+
+async function device(t: TestContext, gw: GatewayProcess, clientId: string): Promise<MqttSnTestClient> {
+  const client = await MqttSnTestClient.create({ gatewayPort: gw.udpPort });
+  t.after(() => client.close());
+  const connack = await client.connect({ clientId, duration: 60 });
+  assert.equal(connack.returnCode, ReturnCode.ACCEPTED);
+  return client;
+}
+
+/** Each device publishes `count` QoS 1 messages "<client>:<i>", one in flight at a time like a sensor. */
+async function publishSequences(
+  clients: MqttSnTestClient[],
+  names: string[],
+  count: number,
+): Promise<number[]> {
+  return Promise.all(
+    clients.map(async (client, k) => {
+      const topicId = await client.register('seq');
+      let accepted = 0;
+      for (let i = 0; i < count; i++) {
+        const ack = await client.publish({ topicId, qos: 1, data: `${names[k]}:${i}` });
+        if (ack?.type === 'PUBACK' && ack.returnCode === ReturnCode.ACCEPTED) accepted++;
+      }
+      return accepted;
+    }),
+  );
+}
+
+interface DeliveryReport {
+  total: number;
+  unique: number;
+  duplicates: number;
+  missing: string[];
+  outOfOrder: string[];
+}
+
+/** Completeness and per-client order of "<client>:<i>" payloads, counting duplicates. */
+function checkDelivery(messages: CollectedMessage[], names: string[], count: number): DeliveryReport {
+  const seen = new Set<string>();
+  const lastIndex = new Map<string, number>();
+  const outOfOrder: string[] = [];
+  for (const m of messages) {
+    const text = m.payload.toString();
+    const [name, index] = text.split(':') as [string, string];
+    const i = Number(index);
+    // A replay may repeat earlier messages, but a first delivery never comes before an older one's.
+    if (!seen.has(text) && i !== (lastIndex.get(name) ?? -1) + 1) outOfOrder.push(text);
+    if (!seen.has(text)) lastIndex.set(name, i);
+    seen.add(text);
+  }
+  const missing: string[] = [];
+  for (const name of names)
+    for (let i = 0; i < count; i++) if (!seen.has(`${name}:${i}`)) missing.push(`${name}:${i}`);
+  return {
+    total: messages.length,
+    unique: seen.size,
+    duplicates: messages.length - seen.size,
+    missing,
+    outOfOrder,
+  };
+}
+
+async function waitOnline(collector: Collector): Promise<void> {
+  await waitUntil(
+    () => collector.messages.some((m) => m.topic.includes('$gateway') && m.payload.toString() === 'online'),
+    {
+      timeoutMs: 10_000,
+      description: 'gateway presence online',
+    },
+  );
+}
+
+test('every message kind reaches the broker under its namespaced topic, with a stable id', async (t) => {
+  if (!requireMosquitto(t)) return;
+  const broker = await startMosquitto();
+  t.after(() => broker.stop());
+  const collector = await collect(broker.url, ['mqttsn/#', 'factory/#'], { protocolVersion: 5 });
+  t.after(() => collector.close());
+  const gw = await gatewayFor(t, broker.url, ['--predefined', '5=factory/alarms']);
+  await waitOnline(collector);
+
+  const dev = await device(t, gw, 'kinds');
+  await dev.publish({ topicName: 'normal/q0', qos: 0, data: 'q0' });
+  await dev.publish({ topicName: 'normal/q1', qos: 1, data: 'q1', retain: true });
+  await dev.publish({ topicName: 'normal/q2', qos: 2, data: 'q2' });
+  await dev.publish({ topicName: 'sh', topicIdType: 'short', qos: 1, data: 'short' });
+  await dev.publish({ topicId: 5, topicIdType: 'predefined', qos: 1, data: 'predefined' });
+  const anonymous = await MqttSnTestClient.create({ gatewayPort: gw.udpPort });
+  t.after(() => anonymous.close());
+  await anonymous.publish({ topicName: 'an', topicIdType: 'short', qos: -1, data: 'qos-1' });
+  const willer = await MqttSnTestClient.create({ gatewayPort: gw.udpPort });
+  await willer.connect({
+    clientId: 'willer',
+    duration: 1,
+    will: { topic: 'status', message: 'died', retain: true },
+  });
+  await willer.close(); // silent: lost after 1.5 s
+
+  const got = await collector.waitFor(8, 10_000);
+  const byPayload = new Map(got.map((m) => [m.payload.toString(), m]));
+  const expected: Array<[string, string, boolean]> = [
+    ['q0', 'mqttsn/kinds/normal/q0', false],
+    ['q1', 'mqttsn/kinds/normal/q1', true],
+    ['q2', 'mqttsn/kinds/normal/q2', false],
+    ['short', 'mqttsn/kinds/sh', false],
+    ['predefined', 'factory/alarms', false],
+    ['qos-1', 'mqttsn/$anonymous/an', false],
+    ['died', 'mqttsn/willer/status', true],
+  ];
+  for (const [payload, topic, retain] of expected) {
+    const m = byPayload.get(payload);
+    assert.ok(m, `${payload} arrived`);
+    assert.equal(m.topic, topic, payload);
+    assert.equal(m.retain, retain, `${payload} retain`);
+    assert.equal(m.qos, 1, `${payload} travels upstream at QoS 1`);
+  }
+  const props = byPayload.get('q1')!.properties?.userProperties as Record<string, string> | undefined;
+  assert.match(String(props?.['mqttsn-id']), /^gw-.+:\d+$/);
+  assert.equal(props?.['mqttsn-client'], 'kinds');
+  assert.ok(!Number.isNaN(Date.parse(String(props?.['mqttsn-received']))));
+});
+
+test('20 devices through a link outage: every acknowledged message arrives, in per-client order', async (t) => {
+  if (!requireMosquitto(t)) return;
+  const mosquitto = await startMosquitto();
+  t.after(() => mosquitto.stop());
+  const proxy = await startFaultProxy(mosquitto.port);
+  t.after(() => proxy.close());
+  const collector = await collect(mosquitto.url, 'mqttsn/#', { protocolVersion: 5 });
+  t.after(() => collector.close());
+  const gw = await gatewayFor(t, proxy.url);
+  await waitOnline(collector);
+
+  proxy.refuse(true);
+  proxy.cut();
+  const names = Array.from({ length: 20 }, (_, i) => `dev${i}`);
+  const clients = await Promise.all(names.map((name) => device(t, gw, name)));
+  const perClient = 150;
+  const accepted = await publishSequences(clients, names, perClient);
+  assert.deepEqual(
+    accepted,
+    names.map(() => perClient),
+    'every QoS 1 PUBLISH acknowledged while the link is down',
+  );
+  await sleep(300);
+  assert.equal(
+    collector.messages.filter((m) => m.topic.endsWith('/seq')).length,
+    0,
+    'nothing passed while cut',
+  );
+
+  proxy.refuse(false);
+  await waitUntil(() => checkDelivery(onlySeq(collector), names, perClient).missing.length === 0, {
+    timeoutMs: 30_000,
+    description: 'backlog replayed',
+  });
+  const report = checkDelivery(onlySeq(collector), names, perClient);
+  t.diagnostic(`outage: ${report.total} delivered, ${report.unique} unique, ${report.duplicates} duplicates`);
+  assert.deepEqual(report.missing, []);
+  assert.deepEqual(report.outOfOrder, []);
+});
+
+test('the same outage with the gateway SIGKILLed and restarted in the middle loses nothing', async (t) => {
+  if (!requireMosquitto(t)) return;
+  const mosquitto = await startMosquitto();
+  t.after(() => mosquitto.stop());
+  const proxy = await startFaultProxy(mosquitto.port);
+  t.after(() => proxy.close());
+  const collector = await collect(mosquitto.url, 'mqttsn/#', { protocolVersion: 5 });
+  t.after(() => collector.close());
+  const gw = await gatewayFor(t, proxy.url);
+  await waitOnline(collector);
+
+  proxy.refuse(true);
+  proxy.cut();
+  const names = Array.from({ length: 20 }, (_, i) => `k${i}`);
+  const clients = await Promise.all(names.map((name) => device(t, gw, name)));
+  const perClient = 100;
+  const accepted = await publishSequences(clients, names, perClient);
+  assert.deepEqual(
+    accepted,
+    names.map(() => perClient),
+  );
+
+  assert.equal(await gw.signal('SIGKILL'), null);
+  await gw.restart();
+  proxy.refuse(false);
+  await waitUntil(() => checkDelivery(onlySeq(collector), names, perClient).missing.length === 0, {
+    timeoutMs: 30_000,
+    description: 'backlog replayed after restart',
+  });
+  const report = checkDelivery(onlySeq(collector), names, perClient);
+  t.diagnostic(
+    `SIGKILL outage: ${report.total} delivered, ${report.unique} unique, ${report.duplicates} duplicates`,
+  );
+  assert.deepEqual(report.outOfOrder, []);
+});
+
+test('a half-open link (blackhole) is detected within the keep-alive; buffering takes over, then replay', async (t) => {
+  if (!requireMosquitto(t)) return;
+  const mosquitto = await startMosquitto();
+  t.after(() => mosquitto.stop());
+  const proxy = await startFaultProxy(mosquitto.port);
+  t.after(() => proxy.close());
+  const collector = await collect(mosquitto.url, 'mqttsn/#', { protocolVersion: 5 });
+  t.after(() => collector.close());
+  const gw = await gatewayFor(t, proxy.url);
+  await waitOnline(collector);
+  const dev = await device(t, gw, 'bh');
+
+  const acceptedBefore = proxy.accepted;
+  proxy.blackhole(true);
+  const started = Date.now();
+  const accepted = await publishSequences([dev], ['bh'], 50);
+  assert.deepEqual(accepted, [50]);
+  // Detection shows as the gateway dropping the dead connection and dialling again.
+  await waitUntil(() => proxy.accepted > acceptedBefore, {
+    timeoutMs: 8_000,
+    description: 'gateway to notice the half-open link',
+  });
+  const detectedMs = Date.now() - started;
+  t.diagnostic(`blackhole detected after ${detectedMs} ms (keep-alive 2 s)`);
+  assert.ok(detectedMs <= 2 * 2000 + 1000, `detected within about the keep-alive: ${detectedMs} ms`);
+
+  proxy.blackhole(false);
+  proxy.cut();
+  await waitUntil(() => checkDelivery(onlySeq(collector), ['bh'], 50).missing.length === 0, {
+    timeoutMs: 20_000,
+    description: 'replay after the blackhole',
+  });
+  assert.deepEqual(checkDelivery(onlySeq(collector), ['bh'], 50).outOfOrder, []);
+});
+
+test('a full outbox refuses QoS 1 with PUBACK "congestion" and keeps what it acknowledged', async (t) => {
+  if (!requireMosquitto(t)) return;
+  const mosquitto = await startMosquitto();
+  t.after(() => mosquitto.stop());
+  const proxy = await startFaultProxy(mosquitto.port);
+  t.after(() => proxy.close());
+  const collector = await collect(mosquitto.url, 'mqttsn/#', { protocolVersion: 5 });
+  t.after(() => collector.close());
+  const gw = await gatewayFor(t, proxy.url, ['--outbox-max-messages', '40']);
+  await waitOnline(collector);
+  proxy.refuse(true);
+  proxy.cut();
+  const dev = await device(t, gw, 'full');
+  const topicId = await dev.register('seq');
+  const codes: number[] = [];
+  for (let i = 0; i < 50; i++) {
+    const ack = await dev.publish({ topicId, qos: 1, data: `full:${i}` });
+    codes.push(ack?.type === 'PUBACK' ? ack.returnCode : -1);
+  }
+  assert.deepEqual(codes.slice(0, 40), Array(40).fill(ReturnCode.ACCEPTED));
+  assert.deepEqual(codes.slice(40), Array(10).fill(ReturnCode.CONGESTION));
+  proxy.refuse(false);
+  await waitUntil(() => checkDelivery(onlySeq(collector), ['full'], 40).missing.length === 0, {
+    timeoutMs: 15_000,
+    description: 'the 40 accepted messages',
+  });
+  await sleep(200);
+  assert.equal(
+    new Set(onlySeq(collector).map((m) => m.payload.toString())).size,
+    40,
+    'exactly the acknowledged ones',
+  );
+});
+
+test('a broker restart loses nothing: messages acknowledged while it was down arrive after it returns', async (t) => {
+  if (!requireMosquitto(t)) return;
+  // The harness makes Mosquitto save on every change: a SIGKILLed broker still knows the subscriber's session.
+  const mosquitto = await startMosquitto({ persistence: true });
+  t.after(() => mosquitto.stop());
+  const collector = await collect(mosquitto.url, 'mqttsn/#', {
+    protocolVersion: 5,
+    clean: false,
+    clientId: `restart-sub-${process.pid}`,
+  });
+  t.after(() => collector.close());
+  const gw = await gatewayFor(t, mosquitto.url);
+  await waitOnline(collector);
+  const dev = await device(t, gw, 'rs');
+  const topicId = await dev.register('seq');
+  for (let i = 0; i < 20; i++) await dev.publish({ topicId, qos: 1, data: `rs:${i}` });
+  await waitUntil(() => onlySeq(collector).length >= 20, { description: 'the first 20 before the kill' });
+  await mosquitto.kill();
+  for (let i = 20; i < 60; i++) {
+    const ack = await dev.publish({ topicId, qos: 1, data: `rs:${i}` });
+    assert.equal(ack?.type === 'PUBACK' && ack.returnCode, ReturnCode.ACCEPTED);
+  }
+  await mosquitto.restart();
+  await waitUntil(() => checkDelivery(onlySeq(collector), ['rs'], 60).missing.length === 0, {
+    timeoutMs: 20_000,
+    description: 'all 60 after the broker restart',
+  });
+  const report = checkDelivery(onlySeq(collector), ['rs'], 60);
+  t.diagnostic(`broker restart: ${report.total} delivered, ${report.duplicates} duplicates`);
+  assert.deepEqual(report.outOfOrder, []);
+});
+
+test('MQTT 3.1.1 to aedes; SIGTERM shuts down cleanly: exit 0, presence offline', async (t) => {
+  const broker = await startAedes();
+  t.after(() => broker.close());
+  const collector = await collect(broker.url, 'mqttsn/#', { protocolVersion: 4 });
+  t.after(() => collector.close());
+  const gw = await gatewayFor(t, broker.url, ['--mqtt-version', '4']);
+  await waitOnline(collector);
+  const dev = await device(t, gw, 'term');
+  await dev.publish({ topicName: 'x', qos: 1, data: 'before' });
+  await waitUntil(() => collector.messages.some((m) => m.topic === 'mqttsn/term/x'), {
+    description: 'a 3.1.1 delivery',
+  });
+  assert.equal(await gw.signal('SIGTERM'), 0, gw.output());
+  await waitUntil(() => collector.messages.some((m) => m.payload.toString() === 'offline'), {
+    description: 'presence offline',
+  });
+});
+
+function onlySeq(collector: Collector): CollectedMessage[] {
+  return collector.messages.filter((m) => m.topic.endsWith('/seq'));
+}

@@ -49,7 +49,8 @@ export interface WillTopicReqPacket extends LengthForm {
 
 /**
  * WILLTOPIC and WILLTOPICUPD. Without `willTopic` the packet is the 2-byte empty form, which deletes
- * the will (then qos is 0 and retain false).
+ * the will (then qos is 0 and retain false; encode refuses other values). `willTopic: ''` is the
+ * 3-byte form: flags but an empty topic.
  */
 export interface WillTopicPacket extends LengthForm {
   type: 'WILLTOPIC' | 'WILLTOPICUPD';
@@ -84,6 +85,11 @@ export interface TopicAckPacket extends LengthForm {
   returnCode: ReturnCodeValue;
 }
 
+/**
+ * PUBLISH. Any TopicIdType decodes at any QoS, including Paho's non-standard QoS −1 PUBLISH with
+ * TopicIdType 'normal' (capture PA4): there `topicId` is the length of a topic name that starts
+ * `data`, followed by the payload. The codec leaves that interpretation to the gateway.
+ */
 export interface PublishPacket extends LengthForm {
   type: 'PUBLISH';
   dup: boolean;
@@ -105,8 +111,7 @@ export interface MsgIdPacket extends LengthForm {
 
 /** The topic of a SUBSCRIBE / UNSUBSCRIBE: a name (type normal) or a 2-byte id (predefined, short). */
 export type SubscriptionTopic =
-  | { topicIdType: 'normal'; topicName: string }
-  | { topicIdType: 'predefined' | 'short'; topicId: number };
+  { topicIdType: 'normal'; topicName: string } | { topicIdType: 'predefined' | 'short'; topicId: number };
 
 export type SubscribePacket = LengthForm & {
   type: 'SUBSCRIBE';
@@ -180,6 +185,7 @@ export interface EncapsulatedPacket extends LengthForm {
   type: 'ENCAPSULATED';
   /** Broadcast radius, Ctrl bits 1–0. */
   radius: number;
+  /** 0..n bytes (the spec leaves the format to the network). Decoded as a view into the datagram. */
   wirelessNodeId: Uint8Array;
   packet: PlainPacket;
 }
@@ -200,6 +206,9 @@ export type PacketOf<T extends Packet['type']> = Packet extends infer P
   : never;
 
 export interface CodecOptions {
-  /** Upper bound for client ids in CONNECT and PINGREQ (default 23, as in §5.3.1). */
+  /**
+   * Upper bound for client ids in CONNECT and PINGREQ, in UTF-8 bytes (default 23, as in §5.3.1;
+   * an integer 1..65535).
+   */
   maxClientIdLength?: number;
 }

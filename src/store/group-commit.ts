@@ -1,0 +1,181 @@
+/**
+ * Group commit for the outbox: puts and deletes accumulate while one LevelDB batch is being written;
+ * when it returns, the next batch takes everything that accumulated meanwhile. So a burst produces few
+ * big batches and a lone message is written at once (after the current event-loop turn, so datagrams
+ * read in the same turn share a batch) — no timer, no artificial delay.
+ *
+ * A batch is synced when any put in it has a waiter (a device waiting for its PUBACK). Deletes ride
+ * along unsynced: a lost delete only means a duplicate after a crash, which at-least-once allows.
+ * Every batch with puts also records the highest sequence number, atomically with the puts.
+ */
+import type { Store } from './db.js';
+import { SEQ_KEY_BYTES, seqKey, writeSeq } from './seq-key.js';
+import { OUTBOX_SEQ_META_KEY, type MetaSublevel, type OutboxSublevel } from './sublevels.js';
+
+export type CommitCallback = (err?: Error) => void;
+
+export interface PendingPut {
+  seq: number;
+  value: Buffer;
+  onCommitted: CommitCallback | undefined;
+}
+
+export interface GroupCommitStats {
+  batches: number;
+  syncBatches: number;
+  puts: number;
+  deletes: number;
+}
+
+/** Called after each batch write with the puts it carried (err set when the write failed). */
+export type BatchWrittenHook = (puts: readonly PendingPut[], err: Error | undefined) => void;
+
+const BINARY = { keyEncoding: 'buffer', valueEncoding: 'buffer' } as const;
+
+/** Consecutive sequence numbers at least this many are deleted as one range (one call, not one op each). */
+const MIN_RANGE_DELETE = 16;
+
+/**
+ * Acknowledgements mostly come in order, so deletes form runs of consecutive sequence numbers; a run is
+ * removed with one range delete, which LevelDB does off the main thread.
+ */
+export function splitIntoRuns(seqs: readonly number[]): { singles: number[]; runs: Array<[number, number]> } {
+  const sorted = isAscending(seqs) ? seqs : [...seqs].sort((a, b) => a - b);
+  const singles: number[] = [];
+  const runs: Array<[number, number]> = [];
+  let start = 0;
+  for (let i = 1; i <= sorted.length; i++) {
+    if (i < sorted.length && sorted[i] === sorted[i - 1]! + 1) continue;
+    if (i - start >= MIN_RANGE_DELETE) runs.push([sorted[start]!, sorted[i - 1]!]);
+    else for (let j = start; j < i; j++) singles.push(sorted[j]!);
+    start = i;
+  }
+  return { singles, runs };
+}
+
+function asError(err: unknown): Error {
+  return err instanceof Error ? err : new Error(String(err));
+}
+
+function isAscending(seqs: readonly number[]): boolean {
+  for (let i = 1; i < seqs.length; i++) if (seqs[i]! <= seqs[i - 1]!) return false;
+  return true;
+}
+
+export class GroupCommit {
+  readonly stats: GroupCommitStats = { batches: 0, syncBatches: 0, puts: 0, deletes: 0 };
+  private pendingPuts: PendingPut[] = [];
+  private pendingDeletes: number[] = [];
+  private writing = false;
+  private scheduled = false;
+  private idleWaiters: Array<() => void> = [];
+  /** The outbox sublevel's key prefix, so keys are built in one allocation and written via the root db. */
+  private readonly keyPrefix: Buffer;
+
+  constructor(
+    private readonly db: Store,
+    private readonly outbox: OutboxSublevel,
+    private readonly meta: MetaSublevel,
+    private readonly onBatchWritten: BatchWrittenHook,
+    private readonly onDeletesLost: (count: number, err: Error) => void,
+  ) {
+    this.keyPrefix = outbox.prefixKey(Buffer.alloc(0), 'buffer');
+  }
+
+  put(seq: number, value: Buffer, onCommitted: CommitCallback | undefined): void {
+    this.pendingPuts.push({ seq, value, onCommitted });
+    this.schedule();
+  }
+
+  delete(seq: number): void {
+    this.pendingDeletes.push(seq);
+    this.schedule();
+  }
+
+  get pending(): number {
+    return this.pendingPuts.length + this.pendingDeletes.length;
+  }
+
+  /** Resolves once everything queued so far has been written. */
+  idle(): Promise<void> {
+    if (!this.writing && !this.scheduled && this.pending === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private schedule(): void {
+    if (this.writing || this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      void this.writeNext();
+    });
+  }
+
+  private fullKey(seq: number): Buffer {
+    const key = Buffer.allocUnsafe(this.keyPrefix.length + SEQ_KEY_BYTES);
+    this.keyPrefix.copy(key, 0);
+    writeSeq(key, this.keyPrefix.length, seq);
+    return key;
+  }
+
+  private async writeNext(): Promise<void> {
+    if (this.writing) return;
+    if (this.pending === 0) {
+      this.wakeIdleWaiters();
+      return;
+    }
+    this.writing = true;
+    const puts = this.pendingPuts;
+    const deletes = this.pendingDeletes;
+    this.pendingPuts = [];
+    this.pendingDeletes = [];
+
+    // Puts before deletes: a delete always refers to a put in this batch or an earlier one.
+    const batch = this.db.batch();
+    let sync = false;
+    for (const put of puts) {
+      batch.put<Buffer, Buffer>(this.fullKey(put.seq), put.value, BINARY);
+      if (put.onCommitted !== undefined) sync = true;
+    }
+    if (puts.length > 0) {
+      const highWaterMark = seqKey(puts[puts.length - 1]!.seq);
+      batch.put<string, Buffer>(OUTBOX_SEQ_META_KEY, highWaterMark, { sublevel: this.meta });
+    }
+    const { singles, runs } = splitIntoRuns(deletes);
+    for (const seq of singles) batch.del<Buffer>(this.fullKey(seq), BINARY);
+
+    let putError: Error | undefined;
+    try {
+      await batch.write({ sync });
+    } catch (err) {
+      putError = asError(err);
+    }
+    this.stats.batches++;
+    if (sync) this.stats.syncBatches++;
+    if (putError === undefined) this.stats.puts += puts.length;
+    // Devices hear back as soon as their batch is durable, before the range deletes run.
+    this.onBatchWritten(puts, putError);
+
+    // After the batch: every key in a run has its put in this batch or an earlier one. A failed delete
+    // only means a duplicate after a restart, so it is reported, not retried.
+    let deleteError = putError;
+    if (putError === undefined) {
+      try {
+        for (const [first, last] of runs) await this.outbox.clear({ gte: seqKey(first), lte: seqKey(last) });
+        this.stats.deletes += deletes.length;
+      } catch (err) {
+        deleteError = asError(err);
+      }
+    }
+    if (deleteError !== undefined && deletes.length > 0) this.onDeletesLost(deletes.length, deleteError);
+    this.writing = false;
+    // Whatever accumulated during the write goes out now, as one batch.
+    void this.writeNext();
+  }
+
+  private wakeIdleWaiters(): void {
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const wake of waiters) wake();
+  }
+}

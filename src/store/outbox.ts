@@ -1,0 +1,441 @@
+/**
+ * The outbox: the ordered, durable queue every device message takes to the broker.
+ *
+ * - append() decides the quota synchronously and queues the record for the next group commit; the
+ *   optional callback fires once the batch holding it is on disk (that is when a device gets PUBACK).
+ * - read() hands committed entries to the uplink in sequence order; ack() forgets one the broker took.
+ * - Sequence numbers never go backwards, also across restarts with an empty outbox: a high-water mark is
+ *   stored in the same batch as the appends (a Raspberry Pi has no RTC, so order never comes from time).
+ *
+ * The outbox does not own the database: the caller opens it (openStore) and closes it after close().
+ */
+import { EventEmitter } from 'node:events';
+import type { Logger } from 'pino';
+import type { Store } from './db.js';
+import { EpisodeLog } from './episode-log.js';
+import { GroupCommit, type CommitCallback, type PendingPut } from './group-commit.js';
+import { LiveIndex } from './live-index.js';
+import { decodeRecord, encodeRecord, recordReceivedAt } from './record.js';
+import { readSeq, seqKey } from './seq-key.js';
+import {
+  metaSublevel,
+  OUTBOX_SEQ_META_KEY,
+  outboxSublevel,
+  type MetaSublevel,
+  type OutboxSublevel,
+} from './sublevels.js';
+
+export type { CommitCallback } from './group-commit.js';
+
+export type FullPolicy = 'reject' | 'drop-oldest';
+
+export interface OutboxOptions {
+  /** Prefix of each message's stable id (`mqttsn-id` = `<gatewayId>:<seq>`). */
+  gatewayId: string;
+  logger: Logger;
+  /** Most messages kept (default 100,000). */
+  maxMessages?: number;
+  /** Most record bytes kept (default 64 MiB). */
+  maxBytes?: number;
+  /** Messages older than this are dropped; 0 = keep until delivered (default 0). */
+  ttlMs?: number;
+  /** What to do when a new message does not fit (default 'reject'). */
+  whenFull?: FullPolicy;
+  /** How often expired messages are swept (default ttlMs / 2, clamped to 100 ms..60 s). */
+  ttlSweepIntervalMs?: number;
+  /** Wall clock for receive times and TTL (default Date.now). */
+  now?: () => number;
+}
+
+export interface OutboxMessage {
+  /** Device client id. */
+  clientId: string;
+  /** Broker topic (already mapped through the namespace). */
+  topic: string;
+  payload: Uint8Array;
+  retain: boolean;
+  /** The device's QoS; informational, the uplink always publishes at QoS 1. */
+  qos: -1 | 0 | 1 | 2;
+}
+
+export interface OutboxEntry {
+  seq: number;
+  topic: string;
+  payload: Buffer;
+  retain: boolean;
+  /** `mqttsn-id`, `mqttsn-client`, `mqttsn-received`. */
+  userProperties: Record<string, string>;
+  clientId: string;
+  receivedAt: number;
+}
+
+export interface OutboxStats {
+  messages: number;
+  bytes: number;
+  oldestReceivedAt: number | null;
+  dropped: { quota: number; ttl: number; invalid: number };
+  rejected: number;
+  appended: number;
+  acked: number;
+  /** Batch writes so far, and how many of them were synced. */
+  batches: number;
+  syncBatches: number;
+  writeErrors: number;
+}
+
+export type AppendResult = 'queued' | 'rejected';
+
+export const USER_PROPERTY_ID = 'mqttsn-id';
+export const USER_PROPERTY_CLIENT = 'mqttsn-client';
+export const USER_PROPERTY_RECEIVED = 'mqttsn-received';
+
+const DEFAULT_MAX_MESSAGES = 100_000;
+const DEFAULT_MAX_BYTES = 64 * 1024 * 1024;
+const SCAN_CHUNK = 1000;
+/**
+ * Entries are read once, in key order: keep them out of LevelDB's block cache, and let one nextv() call
+ * return a whole chunk (the default 16 KiB high-water mark would split a 256-entry read into several).
+ */
+const SCAN_OPTIONS = {
+  keyEncoding: 'buffer',
+  valueEncoding: 'buffer',
+  ...{ fillCache: false, highWaterMarkBytes: 256 * 1024 }, // classic-level options, passed through by sublevels
+} as const;
+
+interface OutboxEvents {
+  /** A batch of appends is durable; `lastSeq` is the highest sequence number now readable. */
+  committed: [lastSeq: number];
+}
+
+export class Outbox extends EventEmitter<OutboxEvents> {
+  /** How long open() took to rebuild the in-memory index from disk, in ms. */
+  readonly indexRebuildMs: number;
+  private readonly writer: GroupCommit;
+  private readonly maxMessages: number;
+  private readonly maxBytes: number;
+  private readonly ttlMs: number;
+  private readonly whenFull: FullPolicy;
+  private readonly now: () => number;
+  private readonly logger: Logger;
+  private readonly gatewayId: string;
+  private readonly fullEpisode: EpisodeLog;
+  private readonly ttlEpisode: EpisodeLog;
+  private readonly counters = {
+    dropQuota: 0,
+    dropTtl: 0,
+    dropInvalid: 0,
+    rejected: 0,
+    appended: 0,
+    acked: 0,
+  };
+  private writeErrors = 0;
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  private constructor(
+    db: Store,
+    private readonly entries: OutboxSublevel,
+    meta: MetaSublevel,
+    private readonly index: LiveIndex,
+    private lastAssignedSeq: number,
+    rebuildMs: number,
+    options: OutboxOptions,
+  ) {
+    super();
+    this.indexRebuildMs = rebuildMs;
+    this.gatewayId = options.gatewayId;
+    this.logger = options.logger;
+    this.maxMessages = options.maxMessages ?? DEFAULT_MAX_MESSAGES;
+    this.maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
+    this.ttlMs = options.ttlMs ?? 0;
+    this.whenFull = options.whenFull ?? 'reject';
+    this.now = options.now ?? Date.now;
+    this.writer = new GroupCommit(
+      db,
+      entries,
+      meta,
+      (puts, err) => this.onBatchWritten(puts, err),
+      (count, err) =>
+        this.logger.warn({ err, count }, 'outbox: deletes not written (duplicates after a restart)'),
+    );
+    const fullAction = this.whenFull === 'reject' ? 'rejecting new messages' : 'dropping oldest messages';
+    this.fullEpisode = new EpisodeLog(
+      this.logger,
+      `outbox full, ${fullAction}`,
+      `outbox has room again, ended ${fullAction}`,
+      this.now,
+    );
+    this.ttlEpisode = new EpisodeLog(
+      this.logger,
+      'outbox dropping expired messages (ttl)',
+      'outbox stopped dropping expired messages',
+      this.now,
+    );
+    if (this.ttlMs > 0) {
+      const interval = options.ttlSweepIntervalMs ?? Math.min(Math.max(this.ttlMs / 2, 100), 60_000);
+      this.sweepTimer = setInterval(() => this.sweepExpired(), interval).unref();
+    }
+  }
+
+  /** Open the outbox in `db`, rebuilding the in-memory index from what is on disk. */
+  static async open(db: Store, options: OutboxOptions): Promise<Outbox> {
+    const entries = outboxSublevel(db);
+    const meta = metaSublevel(db);
+    const started = performance.now();
+    const openedAt = (options.now ?? Date.now)();
+    const index = new LiveIndex();
+    const iterator = entries.iterator(SCAN_OPTIONS);
+    try {
+      for (;;) {
+        const chunk = await iterator.nextv(SCAN_CHUNK);
+        if (chunk.length === 0) break;
+        // A malformed record gets "now" as its age; read() drops it when it gets there.
+        for (const [key, value] of chunk)
+          index.add(readSeq(key), value.length, recordReceivedAt(value) ?? openedAt);
+      }
+    } finally {
+      await iterator.close();
+    }
+    const stored = await meta.get(OUTBOX_SEQ_META_KEY);
+    const highWaterMark = stored === undefined ? 0 : readSeq(stored);
+    const lastOnDisk = index.newestSeq() ?? 0;
+    const rebuildMs = performance.now() - started;
+    const outbox = new Outbox(
+      db,
+      entries,
+      meta,
+      index,
+      Math.max(highWaterMark, lastOnDisk),
+      rebuildMs,
+      options,
+    );
+    options.logger.info(
+      {
+        messages: index.count,
+        bytes: index.bytes,
+        lastSeq: outbox.lastSeq,
+        rebuildMs: Math.round(rebuildMs),
+      },
+      'outbox opened',
+    );
+    return outbox;
+  }
+
+  /** The highest sequence number assigned so far (0 for a brand-new outbox). */
+  get lastSeq(): number {
+    return this.lastAssignedSeq;
+  }
+
+  get stats(): OutboxStats {
+    const oldest = this.index.oldest();
+    return {
+      messages: this.index.count,
+      bytes: this.index.bytes,
+      oldestReceivedAt: oldest === undefined ? null : oldest.receivedAt,
+      dropped: {
+        quota: this.counters.dropQuota,
+        ttl: this.counters.dropTtl,
+        invalid: this.counters.dropInvalid,
+      },
+      rejected: this.counters.rejected,
+      appended: this.counters.appended,
+      acked: this.counters.acked,
+      batches: this.writer.stats.batches,
+      syncBatches: this.writer.stats.syncBatches,
+      writeErrors: this.writeErrors,
+    };
+  }
+
+  /**
+   * Queue a message. Returns 'rejected' (synchronously) when it does not fit under the 'reject' policy,
+   * or after close(); then `onCommitted` is never called. Otherwise `onCommitted` (if given) fires once the message is on
+   * disk — or with an error if the write failed, in which case the message is gone.
+   */
+  append(message: OutboxMessage, onCommitted?: CommitCallback): AppendResult {
+    if (this.closed) return 'rejected';
+    const receivedAt = this.now();
+    const seq = this.lastAssignedSeq + 1;
+    const record = encodeRecord({
+      topic: message.topic,
+      payload: message.payload,
+      retain: message.retain,
+      receivedAt,
+      userProperties: {
+        [USER_PROPERTY_ID]: `${this.gatewayId}:${seq}`,
+        [USER_PROPERTY_CLIENT]: message.clientId,
+        [USER_PROPERTY_RECEIVED]: new Date(receivedAt).toISOString(),
+      },
+    });
+    if (this.ttlMs > 0) this.expireOldest(receivedAt);
+    if (!this.makeRoomFor(record.length)) return 'rejected';
+    this.lastAssignedSeq = seq;
+    this.index.add(seq, record.length, receivedAt);
+    this.counters.appended++;
+    this.writer.put(seq, record, onCommitted);
+    return 'queued';
+  }
+
+  /**
+   * Up to `limit` committed entries with seq > afterSeq, in order. Entries already acknowledged or
+   * dropped (whose delete may not be written yet) and expired ones are skipped.
+   */
+  async read(afterSeq: number, limit: number): Promise<OutboxEntry[]> {
+    const found: OutboxEntry[] = [];
+    if (limit <= 0 || this.index.count === 0) return found;
+    const now = this.now();
+    const iterator = this.entries.iterator({ ...SCAN_OPTIONS, gt: seqKey(afterSeq) });
+    try {
+      while (found.length < limit) {
+        // nextv() reserves room for its size up front: never ask for more than a chunk.
+        const chunk = await iterator.nextv(Math.min(limit - found.length, SCAN_CHUNK));
+        if (chunk.length === 0) break;
+        for (const [key, value] of chunk) {
+          const seq = readSeq(key);
+          if (!this.index.has(seq)) continue;
+          const entry = this.decode(seq, value);
+          if (entry === undefined) continue;
+          if (this.isExpired(entry.receivedAt, now)) {
+            this.drop(seq, 'ttl');
+            continue;
+          }
+          found.push(entry);
+        }
+      }
+    } finally {
+      await iterator.close();
+    }
+    return found;
+  }
+
+  /** Whether `seq` is still waiting for delivery (not acknowledged, dropped or expired). */
+  isLive(seq: number): boolean {
+    return this.index.has(seq);
+  }
+
+  /** The broker has the message: forget it now, delete it with the next batch. False if not live. */
+  ack(seq: number): boolean {
+    if (this.index.remove(seq) < 0) return false;
+    this.counters.acked++;
+    // After close() the db may be gone: the entry is then sent again after a restart (at-least-once).
+    if (!this.closed) this.writer.delete(seq);
+    return true;
+  }
+
+  /** Resolves once everything queued so far (appends and deletes) is written; callbacks have fired. */
+  flush(): Promise<void> {
+    return this.writer.idle();
+  }
+
+  /** Write everything queued (appends and deletes) and stop the TTL sweep. Does not close the db. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.sweepTimer !== undefined) clearInterval(this.sweepTimer);
+    await this.writer.idle();
+    this.fullEpisode.end(this.statsForLog());
+    this.ttlEpisode.end(this.statsForLog());
+  }
+
+  /** Apply the quota for a new record of `size` bytes; false when it must be rejected. */
+  private makeRoomFor(size: number): boolean {
+    const fits = (): boolean =>
+      this.index.count < this.maxMessages && this.index.bytes + size <= this.maxBytes;
+    if (fits()) {
+      if (this.fullEpisode.active) this.fullEpisode.end(this.statsForLog());
+      return true;
+    }
+    // A record larger than the whole byte quota can never fit: refuse it rather than empty the outbox.
+    if (this.whenFull === 'reject' || size > this.maxBytes) {
+      this.counters.rejected++;
+      this.fullEpisode.note(1, { ...this.statsForLog(), policy: this.whenFull });
+      return false;
+    }
+    let dropped = 0;
+    while (!fits()) {
+      const oldest = this.index.oldest();
+      if (oldest === undefined) break;
+      this.drop(oldest.seq, 'quota');
+      dropped++;
+    }
+    this.fullEpisode.note(dropped, { ...this.statsForLog(), policy: this.whenFull });
+    return true;
+  }
+
+  private isExpired(receivedAt: number, now: number): boolean {
+    return this.ttlMs > 0 && now - receivedAt > this.ttlMs;
+  }
+
+  /** Drop expired entries from the old end; entries out of time order are caught by read(). */
+  private expireOldest(now: number): number {
+    let expired = 0;
+    for (let oldest = this.index.oldest(); oldest !== undefined; oldest = this.index.oldest()) {
+      if (!this.isExpired(oldest.receivedAt, now)) break;
+      this.drop(oldest.seq, 'ttl');
+      expired++;
+    }
+    return expired;
+  }
+
+  private sweepExpired(): void {
+    const expired = this.expireOldest(this.now());
+    if (expired === 0 && this.ttlEpisode.active) this.ttlEpisode.end(this.statsForLog());
+  }
+
+  private drop(seq: number, reason: 'quota' | 'ttl' | 'invalid'): void {
+    if (this.index.remove(seq) < 0) return;
+    if (!this.closed) this.writer.delete(seq);
+    if (reason === 'quota') this.counters.dropQuota++;
+    else if (reason === 'invalid') this.counters.dropInvalid++;
+    else {
+      this.counters.dropTtl++;
+      this.ttlEpisode.note(1, { ...this.statsForLog(), ttlMs: this.ttlMs });
+    }
+  }
+
+  private decode(seq: number, value: Buffer): OutboxEntry | undefined {
+    try {
+      const record = decodeRecord(value);
+      return {
+        seq,
+        topic: record.topic,
+        payload: record.payload,
+        retain: record.retain,
+        userProperties: record.userProperties,
+        clientId: record.userProperties[USER_PROPERTY_CLIENT] ?? '',
+        receivedAt: record.receivedAt,
+      };
+    } catch (err) {
+      // An unreadable record would block the queue forever: drop it, loudly.
+      this.logger.error({ err, seq }, 'outbox: dropping unreadable record');
+      this.drop(seq, 'invalid');
+      return undefined;
+    }
+  }
+
+  private onBatchWritten(puts: readonly PendingPut[], err: Error | undefined): void {
+    if (err !== undefined) {
+      this.writeErrors++;
+      this.logger.error({ err, messages: puts.length }, 'outbox: batch write failed, messages not stored');
+      // Not on disk, so not in the outbox: the devices get no PUBACK and will retry.
+      for (const put of puts) this.index.remove(put.seq);
+    }
+    for (const put of puts) {
+      if (put.onCommitted === undefined) continue;
+      try {
+        put.onCommitted(err);
+      } catch (callbackError) {
+        this.logger.error({ err: callbackError, seq: put.seq }, 'outbox: commit callback threw');
+      }
+    }
+    if (err === undefined && puts.length > 0) this.emit('committed', puts[puts.length - 1]!.seq);
+  }
+
+  private statsForLog(): Record<string, unknown> {
+    return {
+      messages: this.index.count,
+      bytes: this.index.bytes,
+      maxMessages: this.maxMessages,
+      maxBytes: this.maxBytes,
+    };
+  }
+}

@@ -1,0 +1,17 @@
+import type { Store } from './db.js';
+
+/** Binary keys and values: outbox keys are 8-byte sequence numbers, values are encoded records. */
+export function outboxSublevel(db: Store) {
+  return db.sublevel<Buffer, Buffer>('outbox', { keyEncoding: 'buffer', valueEncoding: 'buffer' });
+}
+
+/** Small named values (e.g. the outbox's sequence high-water mark). */
+export function metaSublevel(db: Store) {
+  return db.sublevel<string, Buffer>('meta', { keyEncoding: 'utf8', valueEncoding: 'buffer' });
+}
+
+export type OutboxSublevel = ReturnType<typeof outboxSublevel>;
+export type MetaSublevel = ReturnType<typeof metaSublevel>;
+
+/** Meta key of the highest sequence number ever assigned, written in the same batch as the appends. */
+export const OUTBOX_SEQ_META_KEY = 'outbox.seq';

@@ -1,0 +1,103 @@
+import type { Socket } from 'node:net';
+import mqtt, { type IClientOptions, type IConnackPacket, type MqttClient } from 'mqtt';
+import type { ResolvedUplinkOptions } from './options.js';
+
+export interface Connected {
+  client: MqttClient;
+  connack: IConnackPacket;
+}
+
+/** MQTT.js options for one attempt: no automatic reconnect, no resubscribe — the Uplink owns both. */
+export function clientOptions(options: ResolvedUplinkOptions): IClientOptions {
+  const { presence, tls } = options;
+  return {
+    clientId: options.clientId,
+    protocolVersion: options.protocolVersion,
+    clean: true,
+    keepalive: options.keepaliveSeconds,
+    // Ping on a fixed schedule even while publishing, so a half-open link fails the ping in time.
+    reschedulePings: false,
+    reconnectPeriod: 0,
+    resubscribe: false,
+    connectTimeout: options.connectTimeoutMs,
+    // MQTT.js formats a debug line per packet otherwise, a few % of the replay CPU even when disabled.
+    log: () => {},
+    username: options.username,
+    password: options.password === undefined ? undefined : Buffer.from(options.password),
+    ...(tls === undefined
+      ? {}
+      : { ca: tls.ca, cert: tls.cert, key: tls.key, rejectUnauthorized: tls.rejectUnauthorized ?? true }),
+    ...(presence === undefined
+      ? {}
+      : { will: { topic: presence.topic, payload: Buffer.from(presence.offline), qos: 1, retain: true } }),
+  };
+}
+
+/**
+ * One connection attempt to one broker, bounded by `connectTimeoutMs` (TCP/TLS connect and CONNACK).
+ * Resolves once the broker accepted the session; on failure the client is destroyed before rejecting.
+ */
+export function connectOnce(
+  url: string,
+  options: ResolvedUplinkOptions,
+  signal: AbortSignal,
+): Promise<Connected> {
+  return new Promise((resolve, reject) => {
+    const client = mqtt.connect(url, clientOptions(options));
+    // Nagle would hold back small PUBLISHes behind unacknowledged ones (stalls of up to a delayed-ACK
+    // timeout, 40 ms on Linux); MQTT.js leaves it on. The stream exists as soon as connect() returns.
+    const socket = client.stream as Socket | undefined;
+    socket?.setNoDelay?.(true);
+    if (socket) coalesceWrites(socket);
+    let settled = false;
+    const finish = (err: Error | undefined, connack?: IConnackPacket): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      signal.removeEventListener('abort', onAbort);
+      client.off('connect', onConnect);
+      client.off('close', onClose);
+      if (err !== undefined || connack === undefined) {
+        client.end(true);
+        reject(err ?? new Error('connection closed before CONNACK'));
+      } else {
+        resolve({ client, connack });
+      }
+    };
+    let lastError: Error | undefined;
+    const onConnect = (connack: IConnackPacket): void => finish(undefined, connack);
+    const onClose = (): void => finish(lastError ?? new Error('connection closed before CONNACK'));
+    const onAbort = (): void => finish(new Error('connect aborted'));
+    // MQTT.js has its own connect timeout; this one also covers a TLS handshake that never completes.
+    const timer = setTimeout(
+      () => finish(new Error(`no CONNACK within ${options.connectTimeoutMs} ms`)),
+      options.connectTimeoutMs,
+    );
+    // Errors are reported through 'close'; the listener stays for the client's life so none is unhandled.
+    client.on('error', (err) => {
+      lastError = err;
+    });
+    client.once('connect', onConnect);
+    client.once('close', onClose);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/**
+ * mqtt-packet writes every field of a packet as its own chunk (10+ per PUBLISH); corked, they reach the
+ * socket as one writev with hundreds of tiny buffers, which costs more CPU than the data. Joining them
+ * first makes a refill of a few dozen PUBLISHes one contiguous write.
+ */
+function coalesceWrites(socket: Socket): void {
+  const writev = socket._writev;
+  if (writev === undefined) return;
+  socket._writev = function (this: Socket, chunks, callback) {
+    if (chunks.length < 2) return writev.call(this, chunks, callback);
+    const buffers = new Array<Buffer>(chunks.length);
+    for (let i = 0; i < chunks.length; i++) {
+      const { chunk, encoding } = chunks[i]!;
+      buffers[i] = typeof chunk === 'string' ? Buffer.from(chunk, encoding) : (chunk as Buffer);
+    }
+    return writev.call(this, [{ chunk: Buffer.concat(buffers), encoding: 'binary' }], callback);
+  };
+}

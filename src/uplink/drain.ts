@@ -1,0 +1,195 @@
+/**
+ * Streams the outbox to one broker connection: reads entries in sequence order in chunks, keeps at most
+ * `window` PUBLISHes awaiting PUBACK, refills on every PUBACK, and wakes when new entries are committed.
+ * A watchdog fails the link when the oldest PUBLISH has waited longer than `ackTimeoutMs` (half-open
+ * links: TCP looks fine, nothing comes back).
+ *
+ * One Drain per connection. It starts at the oldest live entry, so after an outage everything that was
+ * in flight is sent again, in order (at-least-once).
+ */
+import type { MqttClient } from 'mqtt';
+import type { Logger } from 'pino';
+import type { Outbox, OutboxEntry } from '../store/outbox.js';
+import type { UplinkCounters } from './counters.js';
+
+export interface DrainOptions {
+  window: number;
+  readChunk: number;
+  ackTimeoutMs: number;
+  /** Send user properties (MQTT 5 only). */
+  userProperties: boolean;
+  /** Highest sequence number sent by this process so far, across connections (to count re-sends). */
+  highestSent: { seq: number };
+  counters: UplinkCounters;
+  logger: Logger;
+  /** Called once when the link must be dropped (PUBACK timeout, transient broker refusal). */
+  onFailure: (reason: string) => void;
+}
+
+/** PUBACK reason codes worth retrying on a new connection rather than dropping the message. */
+const TRANSIENT_REASON_CODES = new Set([0x91 /* packet id in use */, 0x97 /* quota exceeded */]);
+
+export class Drain {
+  private cursor = 0;
+  private buffer: OutboxEntry[] = [];
+  private bufferPos = 0;
+  /** seq -> send time (ms), in send order: the first entry is the oldest PUBLISH awaiting PUBACK. */
+  private readonly inflight = new Map<number, number>();
+  private readInProgress = false;
+  private pumpScheduled = false;
+  private pumpWanted = false;
+  private stopped = false;
+  private reading = true;
+  private readonly watchdog: NodeJS.Timeout;
+  private readonly onCommitted = (): void => this.pump();
+  private drainedWaiters: Array<() => void> = [];
+
+  constructor(
+    private readonly client: MqttClient,
+    private readonly outbox: Outbox,
+    private readonly options: DrainOptions,
+  ) {
+    const checkEvery = Math.max(50, Math.min(1000, options.ackTimeoutMs / 4));
+    this.watchdog = setInterval(() => this.checkAckTimeout(), checkEvery).unref();
+    outbox.on('committed', this.onCommitted);
+    this.pump();
+  }
+
+  get inflightCount(): number {
+    return this.inflight.size;
+  }
+
+  /** Stop sending new messages; PUBACKs for those in flight are still processed. */
+  stopReading(): void {
+    this.reading = false;
+    this.outbox.off('committed', this.onCommitted);
+  }
+
+  /** Resolves when nothing is in flight. */
+  drained(): Promise<void> {
+    if (this.inflight.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.drainedWaiters.push(resolve));
+  }
+
+  /** The connection is gone: forget everything; late callbacks from MQTT.js are ignored. */
+  stop(): void {
+    this.stopReading();
+    this.stopped = true;
+    clearInterval(this.watchdog);
+    this.inflight.clear();
+    this.buffer = [];
+    this.wakeDrainedWaiters();
+  }
+
+  /** Fill the window: synchronously from entries already read, then with a read if room remains. */
+  private pump(): void {
+    if (!this.active()) return;
+    const { window } = this.options;
+    const sentAt = performance.now(); // one clock read per refill: the watchdog needs no finer grain
+    while (this.inflight.size < window && this.bufferPos < this.buffer.length) {
+      const entry = this.buffer[this.bufferPos++]!;
+      this.cursor = entry.seq;
+      // Dropped (quota, TTL) since it was read: nothing to send.
+      if (this.outbox.isLive(entry.seq)) this.publish(entry, sentAt);
+    }
+    if (this.inflight.size >= window) return;
+    if (this.readInProgress) {
+      this.pumpWanted = true; // something was committed during the read: read again after it
+      return;
+    }
+    this.readMore();
+  }
+
+  private readMore(): void {
+    this.readInProgress = true;
+    this.pumpWanted = false;
+    this.outbox.read(this.cursor, this.options.readChunk).then(
+      (entries) => {
+        this.readInProgress = false;
+        this.buffer = entries;
+        this.bufferPos = 0;
+        if (entries.length > 0 || this.pumpWanted) this.pump();
+      },
+      (err: unknown) => {
+        this.readInProgress = false;
+        this.options.logger.error({ err }, 'uplink: reading the outbox failed');
+        if (this.active()) this.options.onFailure('outbox read failed');
+      },
+    );
+  }
+
+  private active(): boolean {
+    return this.reading && !this.stopped;
+  }
+
+  private publish(entry: OutboxEntry, sentAt: number): void {
+    const { counters, highestSent } = this.options;
+    this.inflight.set(entry.seq, sentAt);
+    counters.published++;
+    if (entry.seq <= highestSent.seq) counters.resent++;
+    else highestSent.seq = entry.seq;
+    const properties = this.options.userProperties ? { userProperties: entry.userProperties } : undefined;
+    this.client.publish(entry.topic, entry.payload, { qos: 1, retain: entry.retain, properties }, (err) =>
+      this.onPuback(entry, err),
+    );
+  }
+
+  private onPuback(entry: OutboxEntry, err: Error | null | undefined): void {
+    if (this.stopped || !this.inflight.delete(entry.seq)) return;
+    // MQTT.js reports success as null or undefined depending on the path.
+    if (err) {
+      const reasonCode = (err as Error & { code?: unknown }).code;
+      if (typeof reasonCode !== 'number') {
+        // MQTT.js gave up on it (connection closing): it must go out again, on a new connection.
+        this.options.onFailure(`publish failed: ${err.message}`);
+        return;
+      }
+      if (TRANSIENT_REASON_CODES.has(reasonCode)) {
+        this.options.onFailure(`broker answered PUBACK with reason code 0x${reasonCode.toString(16)}`);
+        return;
+      }
+      // A permanent refusal (not authorized, bad topic, ...) would block the queue forever: drop it, loudly.
+      this.options.counters.brokerRejected++;
+      this.options.logger.error(
+        { seq: entry.seq, topic: entry.topic, reasonCode, id: entry.userProperties['mqttsn-id'] },
+        'uplink: broker refused a message, dropping it',
+      );
+    } else {
+      this.options.counters.acked++;
+    }
+    this.outbox.ack(entry.seq);
+    if (this.inflight.size === 0) this.wakeDrainedWaiters();
+    this.schedulePump();
+  }
+
+  /**
+   * MQTT.js hands over each PUBACK of a TCP read in its own process.nextTick; refilling once after all
+   * of them (a microtask runs after the tick queue) sends the refill as one socket write, not one each.
+   */
+  private schedulePump(): void {
+    if (this.pumpScheduled) return;
+    this.pumpScheduled = true;
+    queueMicrotask(() => {
+      this.pumpScheduled = false;
+      this.pump();
+    });
+  }
+
+  private checkAckTimeout(): void {
+    const oldest = this.inflight.values().next();
+    if (oldest.done === true) return;
+    const waited = performance.now() - oldest.value;
+    if (waited > this.options.ackTimeoutMs) {
+      this.options.counters.ackTimeouts++;
+      this.options.onFailure(
+        `no PUBACK for ${Math.round(waited)} ms (limit ${this.options.ackTimeoutMs} ms)`,
+      );
+    }
+  }
+
+  private wakeDrainedWaiters(): void {
+    const waiters = this.drainedWaiters;
+    this.drainedWaiters = [];
+    for (const wake of waiters) wake();
+  }
+}

@@ -1,0 +1,161 @@
+/**
+ * One established broker connection: announces presence, re-applies downlink subscriptions, runs the
+ * drain, and reports (once) when the connection is gone. A link is never reconnected: MQTT.js's own
+ * copies of unacknowledged PUBLISHes die with it, so only the outbox decides what is sent again.
+ */
+import type { IConnackPacket, IPublishPacket, MqttClient } from 'mqtt';
+import type { QoS } from 'mqtt-packet';
+import type { Logger } from 'pino';
+import type { Outbox } from '../store/outbox.js';
+import type { UplinkCounters } from './counters.js';
+import { Drain } from './drain.js';
+import type { ResolvedUplinkOptions } from './options.js';
+
+export interface LinkContext {
+  outbox: Outbox;
+  options: ResolvedUplinkOptions;
+  counters: UplinkCounters;
+  highestSent: { seq: number };
+  subscriptions: ReadonlyMap<string, QoS>;
+  logger: Logger;
+  onMessage: (topic: string, payload: Buffer, packet: IPublishPacket) => void;
+}
+
+export class BrokerLink {
+  /** Resolves with the reason once the connection is gone (never rejects). */
+  readonly closed: Promise<string>;
+  /** Most PUBLISHes in flight: the configured window capped by the broker's receive maximum. */
+  readonly window: number;
+  private drain: Drain | undefined;
+  private done = false;
+  private lastError: Error | undefined;
+  private resolveClosed!: (reason: string) => void;
+  private presenceTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    readonly url: string,
+    private readonly client: MqttClient,
+    connack: IConnackPacket,
+    private readonly context: LinkContext,
+  ) {
+    this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
+    const receiveMaximum = connack.properties?.receiveMaximum ?? Number.POSITIVE_INFINITY;
+    this.window = Math.max(1, Math.min(context.options.window, receiveMaximum));
+    client.on('error', (err) => {
+      this.lastError = err;
+    });
+    client.on('disconnect', (packet) => {
+      this.lastError = new Error(`broker sent DISCONNECT (reason code ${packet.reasonCode ?? 0})`);
+    });
+    client.on('close', () =>
+      this.terminate(`connection closed${this.lastError ? `: ${this.lastError.message}` : ''}`),
+    );
+    client.on('message', (topic, payload, packet) => context.onMessage(topic, payload, packet));
+  }
+
+  get inflight(): number {
+    return this.drain?.inflightCount ?? 0;
+  }
+
+  /** Re-apply subscriptions, publish presence, then start draining the outbox. */
+  start(): void {
+    const { subscriptions, options, logger } = this.context;
+    if (subscriptions.size > 0) {
+      const filters = Object.fromEntries([...subscriptions].map(([filter, qos]) => [filter, { qos }]));
+      this.client.subscribe(filters, (err) => {
+        if (err) logger.error({ err, broker: this.url }, 'uplink: re-subscribing failed');
+      });
+    }
+    const { presence } = options;
+    if (presence === undefined) {
+      this.startDrain();
+      return;
+    }
+    // Presence first, alone: it takes a slot of the broker's receive maximum until acknowledged.
+    this.presenceTimer = setTimeout(
+      () => this.terminate('no PUBACK for the presence message'),
+      options.keepaliveSeconds * 1000,
+    ).unref();
+    this.client.publish(presence.topic, presence.online, { qos: 1, retain: true }, (err) => {
+      clearTimeout(this.presenceTimer);
+      if (this.done) return;
+      if (err) logger.warn({ err, broker: this.url }, 'uplink: presence message refused');
+      this.startDrain();
+    });
+  }
+
+  subscribe(filter: string, qos: QoS): Promise<void> {
+    return this.client.subscribeAsync(filter, { qos }).then(() => undefined);
+  }
+
+  unsubscribe(filter: string): Promise<void> {
+    return this.client.unsubscribeAsync(filter).then(() => undefined);
+  }
+
+  /** Drop the connection now; in-flight messages stay in the outbox and are sent again on the next one. */
+  terminate(reason: string): void {
+    if (this.done) return;
+    this.done = true;
+    clearTimeout(this.presenceTimer);
+    this.drain?.stop();
+    this.client.end(true);
+    this.resolveClosed(reason);
+  }
+
+  /**
+   * Clean stop: send nothing new, wait (bounded) for outstanding PUBACKs, publish presence offline
+   * (a DISCONNECT discards the will), then disconnect.
+   */
+  async shutdown(timeoutMs: number): Promise<void> {
+    if (this.done) return;
+    const deadline = performance.now() + timeoutMs;
+    const remaining = (): number => Math.max(0, deadline - performance.now());
+    this.drain?.stopReading();
+    if (this.drain !== undefined) await withTimeout(this.drain.drained(), remaining());
+    const { presence } = this.context.options;
+    if (presence !== undefined && !this.done) {
+      const published = this.client.publishAsync(presence.topic, presence.offline, { qos: 1, retain: true });
+      await withTimeout(published, remaining()).catch(() => undefined);
+    }
+    if (!this.done) {
+      this.done = true;
+      clearTimeout(this.presenceTimer);
+      this.drain?.stop();
+      const ended = new Promise<void>((resolve) => this.client.end(false, {}, () => resolve()));
+      if (!(await withTimeout(ended, Math.max(remaining(), 500)))) this.client.end(true);
+      this.resolveClosed('stopped');
+    }
+  }
+
+  private startDrain(): void {
+    if (this.done) return;
+    const { outbox, options, counters, highestSent, logger } = this.context;
+    this.drain = new Drain(this.client, outbox, {
+      window: this.window,
+      readChunk: options.readChunk,
+      ackTimeoutMs: options.keepaliveSeconds * 1000,
+      userProperties: options.protocolVersion === 5,
+      highestSent,
+      counters,
+      logger,
+      onFailure: (reason) => this.terminate(reason),
+    });
+  }
+}
+
+/** Resolves true if `promise` settled within `ms`, false otherwise (rejections count as settled). */
+async function withTimeout(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  try {
+    return await Promise.race([
+      promise.then(
+        () => true,
+        () => true,
+      ),
+      timedOut,
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

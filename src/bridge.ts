@@ -7,7 +7,10 @@ import { systemClock, type Clock } from './gateway/clock.js';
 import type { MessageSink } from './gateway/context.js';
 import { Gateway } from './gateway/gateway.js';
 import { openStore, type Store } from './store/db.js';
+import { BatchWriter } from './store/batch-writer.js';
+import { DownlinkStore } from './store/downlink.js';
 import { Outbox } from './store/outbox.js';
+import { SessionStore } from './store/sessions.js';
 import { compileNamespace } from './topics/namespace.js';
 import { buildPredefined } from './topics/predefined.js';
 import { Uplink } from './uplink/uplink.js';
@@ -23,6 +26,7 @@ export class Bridge {
     readonly outbox: Outbox,
     readonly uplink: Uplink,
     private readonly store: Store,
+    private readonly writer: BatchWriter,
     private readonly log: Logger,
   ) {}
 
@@ -73,9 +77,17 @@ export class Bridge {
           return opened.append(message, onCommitted);
         },
       };
+      const writer = new BatchWriter(store);
       const gateway = new Gateway(
         {
           gatewayId: config.gatewayId,
+          downlink: {
+            retryMs: config.downlink.retrySeconds * 1000,
+            maxRetries: config.downlink.maxRetries,
+            maxQueuedPerClient: config.downlink.maxQueuedPerClient,
+            policy: config.downlink.policy,
+            bufferQos0ForSleepers: config.downlink.bufferQos0ForSleepers,
+          },
           listen: config.listen.map((text) => parseHostPort(text)!),
           limits: config.limits,
           anonymousClientId: config.anonymousClientId,
@@ -88,14 +100,27 @@ export class Bridge {
             intervalSeconds: config.advertise.intervalSeconds,
           },
         },
-        sink,
-        log.child({ component: 'gateway' }),
-        clock,
+        {
+          sink,
+          downlinkStore: await DownlinkStore.open(store, writer),
+          sessionStore: new SessionStore(store, writer),
+          broker: {
+            // Device filters fan in to one broker subscription each, at QoS 2 so the device's own
+            // subscription QoS decides (delivery QoS = the lower of the two).
+            subscribe: (filter) => void uplink.subscribe(filter, 2).catch((err: unknown) => log.warn({ err, filter }, 'broker subscribe failed')),
+            unsubscribe: (filter) => void uplink.unsubscribe(filter).catch((err: unknown) => log.warn({ err, filter }, 'broker unsubscribe failed')),
+          },
+          log: log.child({ component: 'gateway' }),
+          clock,
+        },
       );
+      uplink.on('message', (topic, payload, packet) => {
+        gateway.routeFromBroker(topic, payload, Math.min(packet.qos, 2) as 0 | 1 | 2, packet.retain, () => undefined);
+      });
       // The backlog on disk drains first: the uplink reads the outbox from its oldest entry.
       uplink.start();
       await gateway.start();
-      return new Bridge(config, gateway, outbox, uplink, store, log);
+      return new Bridge(config, gateway, outbox, uplink, store, writer, log);
     } catch (err) {
       await outbox?.close().catch(() => undefined);
       await store.close().catch(() => undefined);
@@ -113,6 +138,7 @@ export class Bridge {
     await this.gateway.close();
     await this.uplink.stop();
     await this.outbox.close();
+    await this.writer.idle();
     await this.store.close();
     this.log.info('stopped');
   }

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ReturnCode } from '../src/codec/constants.js';
-import { encode, shortTopicId } from '../src/codec/index.js';
+import dgram from 'node:dgram';
+import { decode, encode, shortTopicId } from '../src/codec/index.js';
 import type { Packet } from '../src/codec/types.js';
 import { sleep, waitUntil } from './helpers/index.js';
 import { startGateway } from './support/gateway-fixture.js';
@@ -435,4 +436,17 @@ test('QoS 0 while the uplink is down is dropped and counted when buffering is of
     ['kept'],
   );
   assert.equal(gw.gateway.stats.droppedWhileDown, 1);
+});
+
+test('periodic ADVERTISE goes to the configured address (loopback here), carrying the interval', async (t) => {
+  const listener = dgram.createSocket('udp4');
+  await new Promise<void>((resolve) => listener.bind(0, '127.0.0.1', resolve));
+  t.after(() => listener.close());
+  const received: Buffer[] = [];
+  listener.on('message', (msg) => received.push(msg));
+  await startGateway(t, {
+    config: { advertise: { host: '127.0.0.1', port: listener.address().port, intervalSeconds: 1 } },
+  });
+  await waitUntil(() => received.length >= 2, { timeoutMs: 3000, description: 'two ADVERTISEs' });
+  assert.deepEqual(decode(received[0]!), { type: 'ADVERTISE', gwId: 7, duration: 1 });
 });

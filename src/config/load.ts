@@ -1,6 +1,5 @@
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
 import { parsePredefinedEntry } from '../topics/predefined.js';
 import { configSchema, type Config } from './schema.js';
@@ -46,10 +45,14 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
   let configFile = values.config as string | undefined;
   if (positionals.length > 0) {
     const [first, ...rest] = positionals;
-    if (!COMMANDS.has(first!)) throw new ConfigError(`unknown command ${JSON.stringify(first)}${suggest(first!, [...COMMANDS])}; see --help`);
+    if (!COMMANDS.has(first!))
+      throw new ConfigError(
+        `unknown command ${JSON.stringify(first)}${suggest(first!, [...COMMANDS])}; see --help`,
+      );
     command = first as CommandLine['command'];
     if (command === 'check-config' && rest.length === 1 && configFile === undefined) configFile = rest[0];
-    else if (rest.length > 0) throw new ConfigError(`unexpected argument ${JSON.stringify(rest[0])}; see --help`);
+    else if (rest.length > 0)
+      throw new ConfigError(`unexpected argument ${JSON.stringify(rest[0])}; see --help`);
   }
   if (values.help) command = 'help';
   else if (values.version) command = 'version';
@@ -73,7 +76,13 @@ export function readEnvironment(env: NodeJS.ProcessEnv): Map<string, unknown> {
   for (const s of settings) {
     const raw = env[envName(s)];
     if (raw === undefined || raw === '') continue;
-    const value = s.kind === 'list' || s.kind === 'predefined' ? raw.split(',').map((v) => v.trim()).filter(Boolean) : raw;
+    const value =
+      s.kind === 'list' || s.kind === 'predefined'
+        ? raw
+            .split(',')
+            .map((v) => v.trim())
+            .filter(Boolean)
+        : raw;
     found.set(s.path, fromText(s, value, envName(s)));
   }
   return found;
@@ -125,16 +134,21 @@ async function readConfigFile(file: string): Promise<Record<string, unknown>> {
   try {
     text = await readFile(file, 'utf8');
   } catch (err) {
-    throw new ConfigError(`cannot read config file ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    throw new ConfigError(
+      `cannot read config file ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
+    );
   }
   let data: unknown;
   try {
+    // Loaded only with --config: a gateway configured by flags does not pay for a YAML parser.
+    const { parse: parseYaml } = await import('yaml');
     data = parseYaml(text);
   } catch (err) {
     throw new ConfigError(`config file ${file} is not valid YAML: ${(err as Error).message}`);
   }
   if (data === null || data === undefined) return {};
-  if (typeof data !== 'object' || Array.isArray(data)) throw new ConfigError(`config file ${file}: expected a mapping of settings at the top level`);
+  if (typeof data !== 'object' || Array.isArray(data))
+    throw new ConfigError(`config file ${file}: expected a mapping of settings at the top level`);
   return data as Record<string, unknown>;
 }
 
@@ -143,7 +157,8 @@ function fromText(setting: Setting, raw: string | string[], source: string): unk
     case 'number': {
       const text = String(raw);
       const n = Number(text);
-      if (text.trim() === '' || !Number.isFinite(n)) throw new ConfigError(`${source}: expected a number, got ${JSON.stringify(text)}`);
+      if (text.trim() === '' || !Number.isFinite(n))
+        throw new ConfigError(`${source}: expected a number, got ${JSON.stringify(text)}`);
       return n;
     }
     case 'boolean': {
@@ -225,7 +240,9 @@ export function suggest(word: string, candidates: readonly string[], prefix = ''
       best = candidate;
     }
   }
-  return best !== undefined && bestDistance <= Math.max(2, Math.floor(word.length / 3)) ? `; did you mean ${prefix}${best}?` : '';
+  return best !== undefined && bestDistance <= Math.max(2, Math.floor(word.length / 3))
+    ? `; did you mean ${prefix}${best}?`
+    : '';
 }
 
 function editDistance(a: string, b: string): number {

@@ -31,7 +31,9 @@ export const configSchema = z.strictObject({
   gatewayId: z.number().int().min(0).max(255).default(1),
   namespace: z
     .string()
-    .refine((t) => namespaceProblem(t) === null, { message: "expected a template ending in '/', e.g. mqttsn/{clientId}/" })
+    .refine((t) => namespaceProblem(t) === null, {
+      message: "expected a template ending in '/', e.g. mqttsn/{clientId}/",
+    })
     .default('mqttsn/{clientId}/'),
   anonymousClientId: z.string().min(1).default('$anonymous'),
   predefined: z.array(predefinedTopic).default([]),
@@ -65,12 +67,29 @@ export const configSchema = z.strictObject({
   outbox: z
     .strictObject({
       maxMessages: z.number().int().min(1).default(1_000_000),
-      maxBytes: z.number().int().min(1024).default(256 * 1024 * 1024),
+      maxBytes: z
+        .number()
+        .int()
+        .min(1024)
+        .default(256 * 1024 * 1024),
       /** 0: messages never expire. */
       ttlSeconds: z.number().int().min(0).default(0),
       policy: z.enum(['reject', 'drop-oldest']).default('reject'),
       /** Buffer QoS 0 / −1 messages while the uplink is down (else they are dropped and counted). */
       bufferQos0: z.boolean().default(true),
+    })
+    .prefault({}),
+  downlink: z
+    .strictObject({
+      /** T_retry: wait for a device's answer before resending (spec: 10–15 s). */
+      retrySeconds: z.number().min(0.1).max(3600).default(10),
+      /** N_retry: resends before the device is considered lost (spec: 3–5). */
+      maxRetries: z.number().int().min(0).max(100).default(3),
+      /** Messages queued per device (asleep or away); beyond that the policy applies. */
+      maxQueuedPerClient: z.number().int().min(1).max(1_000_000).default(100),
+      policy: z.enum(['drop-oldest', 'reject']).default('drop-oldest'),
+      /** Keep QoS 0 messages for sleeping devices (QoS 1/2 are always kept). */
+      bufferQos0ForSleepers: z.boolean().default(true),
     })
     .prefault({}),
   advertise: z

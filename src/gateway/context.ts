@@ -5,9 +5,11 @@ import type { Namespace } from '../topics/namespace.js';
 import type { PredefinedTopics } from '../topics/predefined.js';
 import type { RateLimitedWarn } from '../observe/rate-limit.js';
 import type { Clock } from './clock.js';
+import type { Delivery, DeliveryOptions } from './delivery.js';
 import type { Peer } from './peer.js';
 import type { Session, SessionState } from './session.js';
 import type { GatewayStats } from './stats.js';
+import type { SubscriptionIndex } from './subscriptions.js';
 
 /** A device message on its way to the broker. */
 export interface DeviceMessage {
@@ -35,11 +37,24 @@ export interface GatewayLimits {
   maxClientIdLength: number;
 }
 
+export interface DownlinkOptions extends DeliveryOptions {
+  /** Keep QoS 0 messages for sleeping devices too (QoS 1/2 are always kept). */
+  bufferQos0ForSleepers: boolean;
+}
+
 export interface GatewayOptions {
   gatewayId: number;
   limits: GatewayLimits;
   /** Client id used to name QoS −1 messages from senders without a session. */
   anonymousClientId: string;
+  downlink: DownlinkOptions;
+}
+
+/** The broker side of subscriptions (the uplink, wired in bridge.ts). */
+export interface BrokerSubscriptions {
+  /** Subscribe (again: the broker then re-sends retained messages for the filter). */
+  subscribe(filter: string): void;
+  unsubscribe(filter: string): void;
 }
 
 /** What every handler may use: one object, built once in gateway.ts. */
@@ -53,7 +68,12 @@ export interface GatewayContext {
   readonly sink: MessageSink;
   readonly stats: GatewayStats;
   readonly sessions: SessionRegistry;
+  readonly subscriptions: SubscriptionIndex;
+  readonly delivery: Delivery;
+  readonly broker: BrokerSubscriptions;
   send(peer: Peer, packet: Packet): void;
+  /** Saves a CleanSession=0 session (subscriptions, will, sleep) so it survives a restart. */
+  persist(session: Session): void;
   /** Moves a session to a new state, keeping supervision and counters in step. */
   setState(session: Session, state: SessionState): void;
   /** The client is gone without a clean DISCONNECT: publish its will, forget its address. */

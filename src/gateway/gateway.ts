@@ -8,7 +8,11 @@ import { RateLimitedWarn } from '../observe/rate-limit.js';
 import type { Namespace } from '../topics/namespace.js';
 import type { PredefinedTopics } from '../topics/predefined.js';
 import { systemClock, type Clock } from './clock.js';
-import type { GatewayContext, GatewayOptions, MessageSink } from './context.js';
+import type { DownlinkMessage, DownlinkStore } from '../store/downlink.js';
+import type { SessionSnapshot, SessionStore } from '../store/sessions.js';
+import type { BrokerSubscriptions, GatewayContext, GatewayOptions, MessageSink } from './context.js';
+import { Delivery } from './delivery.js';
+import { handlePuback, handlePubcomp, handlePubrec, handleRegack } from './handlers/acks.js';
 import { handleConnect } from './handlers/connect.js';
 import { handleDisconnect } from './handlers/disconnect.js';
 import { handlePingreq } from './handlers/pingreq.js';
@@ -16,12 +20,15 @@ import { handlePublish } from './handlers/publish.js';
 import { handlePubrel } from './handlers/pubrel.js';
 import { handleRegister } from './handlers/register.js';
 import { handleSearchGw } from './handlers/searchgw.js';
+import { handleSubscribe, handleUnsubscribe } from './handlers/subscribe.js';
+import { handleWillMsgUpd, handleWillTopicUpd } from './handlers/willupdate.js';
 import { handleWillMsg } from './handlers/willmsg.js';
 import { handleWillTopic } from './handlers/willtopic.js';
 import { describePeer, peerKey, type Peer } from './peer.js';
 import { Sessions } from './registry.js';
 import { Session, type SessionState } from './session.js';
 import { GatewayStats } from './stats.js';
+import { SubscriptionIndex } from './subscriptions.js';
 import { TimerWheel } from './wheel.js';
 
 export interface ListenAddress {
@@ -43,6 +50,18 @@ export interface GatewayConfig extends GatewayOptions {
   advertise?: AdvertiseOptions;
 }
 
+/** What the gateway works with; the bridge passes the real ones, tests too. */
+export interface GatewayDeps {
+  /** Device messages on their way to the broker (the outbox). */
+  sink: MessageSink;
+  downlinkStore: DownlinkStore;
+  sessionStore: SessionStore;
+  /** Broker subscriptions (the uplink). */
+  broker: BrokerSubscriptions;
+  log: Logger;
+  clock?: Clock;
+}
+
 /** How long a client may take over the CONNECT will flow before it is dropped. */
 const WILL_FLOW_TIMEOUT_MS = 60_000;
 
@@ -53,6 +72,10 @@ const WILL_FLOW_TIMEOUT_MS = 60_000;
 export class Gateway {
   readonly stats = new GatewayStats();
   readonly sessions: Sessions;
+  readonly subscriptions: SubscriptionIndex;
+  private readonly delivery: Delivery;
+  private readonly log: Logger;
+  private readonly clock: Clock;
   private readonly sockets: Socket[] = [];
   private readonly wheel: TimerWheel;
   private readonly ctx: GatewayContext;
@@ -65,10 +88,10 @@ export class Gateway {
 
   constructor(
     private readonly config: GatewayConfig,
-    sink: MessageSink,
-    private readonly log: Logger,
-    private readonly clock: Clock = systemClock,
+    private readonly deps: GatewayDeps,
   ) {
+    const log = (this.log = deps.log);
+    const clock = (this.clock = deps.clock ?? systemClock);
     this.wheel = new TimerWheel(clock.now());
     this.warn = new RateLimitedWarn(log, 10_000, () => clock.now());
     // Decode client ids with the widest bound so an over-long one gets CONNACK "not supported", not silence.
@@ -79,7 +102,13 @@ export class Gateway {
       (clientId) => config.namespace.prefixFor(clientId),
       config.limits.maxTopicsPerClient,
       (session) => this.onSupervisionExpired(session),
+      (session) => this.delivery.onRetryDue(session),
+      (session) => this.onSessionRemoved(session),
     );
+    this.subscriptions = new SubscriptionIndex((filter) => deps.broker.unsubscribe(filter));
+    // The context and the delivery engine refer to each other: the getter below resolves that.
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
+    const gateway = this;
     this.ctx = {
       options: config,
       clock,
@@ -87,13 +116,20 @@ export class Gateway {
       warn: this.warn,
       namespace: config.namespace,
       predefined: config.predefined,
-      sink,
+      sink: deps.sink,
       stats: this.stats,
       sessions: this.sessions,
+      subscriptions: this.subscriptions,
+      get delivery() {
+        return gateway.delivery;
+      },
+      broker: deps.broker,
       send: (peer, packet) => this.send(peer, packet),
+      persist: (session) => this.persist(session),
       setState: (session, state) => this.setState(session, state),
       lose: (session, reason) => this.lose(session, reason),
     };
+    this.delivery = new Delivery(this.ctx, deps.downlinkStore, this.wheel, config.downlink, log);
   }
 
   /** Binds every listen address; resolves once datagrams are accepted. */
@@ -120,6 +156,7 @@ export class Gateway {
       this.sockets.push(socket);
     }
     this.socketsOpen = true;
+    await this.restore();
     this.accepting = true;
     this.tickTimer = setInterval(() => this.wheel.tick(this.clock.now()), 250).unref();
     this.startAdvertising();
@@ -146,7 +183,9 @@ export class Gateway {
   async close(): Promise<void> {
     this.stopAccepting();
     this.socketsOpen = false;
-    await Promise.all(this.sockets.map((socket) => new Promise<void>((resolve) => socket.close(() => resolve()))));
+    await Promise.all(
+      this.sockets.map((socket) => new Promise<void>((resolve) => socket.close(() => resolve()))),
+    );
     this.sockets.length = 0;
   }
 
@@ -174,7 +213,11 @@ export class Gateway {
     if (session) this.heardFrom(session);
     if (buf.length > this.config.limits.maxPacketSize && packet.type !== 'PUBLISH') {
       this.stats.oversized++;
-      this.warn.warn('oversized', { address: describePeer(peer), size: buf.length, type: packet.type }, 'datagram larger than the packet size limit dropped');
+      this.warn.warn(
+        'oversized',
+        { address: describePeer(peer), size: buf.length, type: packet.type },
+        'datagram larger than the packet size limit dropped',
+      );
       return;
     }
     try {
@@ -182,7 +225,10 @@ export class Gateway {
     } catch (err) {
       // A bug in one handler must not take the gateway (and every other sensor) down.
       this.stats.handlerErrors++;
-      this.log.error({ err, address: describePeer(peer), type: packet.type }, 'handler failed; packet dropped');
+      this.log.error(
+        { err, address: describePeer(peer), type: packet.type },
+        'handler failed; packet dropped',
+      );
     }
   }
 
@@ -207,6 +253,22 @@ export class Gateway {
         return handleDisconnect(ctx, peer, session, packet);
       case 'SEARCHGW':
         return handleSearchGw(ctx, peer, packet);
+      case 'SUBSCRIBE':
+        return handleSubscribe(ctx, peer, session, packet);
+      case 'UNSUBSCRIBE':
+        return handleUnsubscribe(ctx, peer, session, packet);
+      case 'REGACK':
+        return handleRegack(ctx, peer, session, packet);
+      case 'PUBACK':
+        return handlePuback(ctx, peer, session, packet);
+      case 'PUBREC':
+        return handlePubrec(ctx, peer, session, packet);
+      case 'PUBCOMP':
+        return handlePubcomp(ctx, peer, session, packet);
+      case 'WILLTOPICUPD':
+        return handleWillTopicUpd(ctx, peer, session, packet);
+      case 'WILLMSGUPD':
+        return handleWillMsgUpd(ctx, peer, session, packet);
       default:
         // Gateway-to-client messages, other gateways' ADVERTISE/GWINFO, and what a later version handles.
         this.stats.unexpected++;
@@ -217,12 +279,19 @@ export class Gateway {
   private onUndecodable(socket: Socket, rinfo: RemoteInfo, err: unknown): void {
     this.stats.malformed++;
     const reason = err instanceof MqttSnCodecError ? err.reason : String(err);
-    this.warn.warn(`malformed|${reason}`, { address: rinfo.address, port: rinfo.port, reason }, 'malformed datagram dropped');
+    this.warn.warn(
+      `malformed|${reason}`,
+      { address: rinfo.address, port: rinfo.port, reason },
+      'malformed datagram dropped',
+    );
     // An undecodable CONNECT (empty client id, an MQTT-SN 2.0 layout) still deserves its refusal.
     if (err instanceof MqttSnCodecError && err.msgType === MsgType.CONNECT) {
       const key = peerKey(rinfo.address, rinfo.port);
       this.stats.rejectedNotSupported++;
-      this.send({ socket, address: rinfo.address, port: rinfo.port, key }, { type: 'CONNACK', returnCode: ReturnCode.NOT_SUPPORTED });
+      this.send(
+        { socket, address: rinfo.address, port: rinfo.port, key },
+        { type: 'CONNACK', returnCode: ReturnCode.NOT_SUPPORTED },
+      );
     }
   }
 
@@ -237,7 +306,12 @@ export class Gateway {
   private send(peer: Peer, packet: Packet): void {
     if (!this.socketsOpen) return;
     const bytes = peer.wirelessNodeId
-      ? encode({ type: 'ENCAPSULATED', radius: 0, wirelessNodeId: peer.wirelessNodeId, packet: packet as Exclude<Packet, { type: 'ENCAPSULATED' }> })
+      ? encode({
+          type: 'ENCAPSULATED',
+          radius: 0,
+          wirelessNodeId: peer.wirelessNodeId,
+          packet: packet as Exclude<Packet, { type: 'ENCAPSULATED' }>,
+        })
       : encode(packet);
     this.stats.datagramsOut++;
     peer.socket.send(bytes, peer.port, peer.address, this.onSent);
@@ -268,10 +342,12 @@ export class Gateway {
         entry.deadline = Infinity;
     }
     this.wheel.schedule(entry);
+    if (state === 'asleep' || state === 'disconnected' || state === 'lost') this.delivery.suspend(session);
   }
 
   private onSupervisionExpired(session: Session): void {
-    const reason = session.state === 'asleep' ? 'did not wake within its sleep duration' : 'keep-alive expired';
+    const reason =
+      session.state === 'asleep' ? 'did not wake within its sleep duration' : 'keep-alive expired';
     this.lose(session, reason);
   }
 
@@ -285,10 +361,131 @@ export class Gateway {
       // Published once, like MQTT: the will is used up.
       session.will = undefined;
       this.stats.willsPublished++;
-      const outcome = this.ctx.sink.append({ clientId: session.clientId, topic: will.topic, payload: will.payload, retain: will.retain, qos: will.qos });
+      const outcome = this.ctx.sink.append({
+        clientId: session.clientId,
+        topic: will.topic,
+        payload: will.payload,
+        retain: will.retain,
+        qos: will.qos,
+      });
       if (outcome !== 'queued') session.log.warn({ outcome }, 'will could not be queued');
     }
     if (session.cleanSession) this.sessions.remove(session);
+    else this.persist(session);
+  }
+
+  /**
+   * A message from the broker, to every device subscribed to it. QoS 1/2 copies (and QoS 0 ones for
+   * sleepers, when configured) are stored durably first; `done` runs after that sync, so the uplink
+   * acknowledges the broker only once nothing can be lost.
+   */
+  routeFromBroker(topic: string, payload: Uint8Array, qos: 0 | 1 | 2, retain: boolean, done: (err?: Error) => void): void {
+    const durable: Array<{ session: Session; message: DownlinkMessage }> = [];
+    for (const [session, subscription] of this.subscriptions.match(topic)) {
+      if (retain) {
+        // Retained copies come on every (re)subscription of the filter, also for other devices.
+        if (!subscription.retainedSeen || subscription.retainedSeen.has(topic)) continue;
+        subscription.retainedSeen.add(topic);
+      }
+      const message: DownlinkMessage = {
+        seq: 0,
+        topic,
+        payload,
+        qos: Math.min(subscription.qos, qos) as 0 | 1 | 2,
+        retain,
+        topicIdType: subscription.topicIdType,
+        topicId: subscription.topicId ?? 0,
+      };
+      const listening = session.state === 'active' || session.state === 'awake' || session.state === 'connecting';
+      if (message.qos > 0 || (session.state === 'asleep' && this.config.downlink.bufferQos0ForSleepers)) {
+        durable.push({ session, message });
+      } else if (listening) {
+        this.delivery.enqueue(session, message);
+      } else {
+        this.stats.downlinkDropped++;
+      }
+    }
+    if (durable.length === 0) {
+      done();
+      return;
+    }
+    this.deps.downlinkStore.put(
+      durable.map(({ session, message }) => ({ clientId: session.clientId, message })),
+      (err) => {
+        if (err) this.log.error({ err, topic }, 'storing a downlink message failed; delivering from memory');
+        for (const { session, message } of durable) {
+          if (err) message.seq = 0;
+          // The session may have been removed meanwhile (CleanSession=1 reconnect).
+          if (this.sessions.byClientId(session.clientId) === session) this.delivery.enqueue(session, message);
+          else if (!err) this.deps.downlinkStore.delete(session.clientId, message.seq);
+        }
+        done(err);
+      },
+    );
+  }
+
+  /** Saves (CleanSession=0) or forgets (CleanSession=1) the session's durable snapshot. */
+  private persist(session: Session): void {
+    if (session.cleanSession) {
+      if (session.persisted) this.deps.sessionStore.delete(session.clientId);
+      session.persisted = false;
+      return;
+    }
+    const will = session.will;
+    this.deps.sessionStore.save({
+      clientId: session.clientId,
+      subscriptions: [...session.subscriptions.values()].map(({ filter, qos, topicIdType, topicId }) =>
+        topicId === undefined ? { filter, qos, topicIdType } : { filter, qos, topicIdType, topicId },
+      ),
+      will: will && { topic: will.topic, payload: Buffer.from(will.payload).toString('base64'), qos: will.qos, retain: will.retain },
+      asleep: session.state === 'asleep' || session.state === 'awake',
+      sleepMs: session.sleepMs,
+      keepAliveMs: session.keepAliveMs,
+    });
+    session.persisted = true;
+  }
+
+  private onSessionRemoved(session: Session): void {
+    this.subscriptions.removeAll(session);
+    this.delivery.discard(session);
+    if (session.persisted) this.deps.sessionStore.delete(session.clientId);
+    session.persisted = false;
+  }
+
+  /**
+   * After a restart: CleanSession=0 sessions come back with their subscriptions (re-subscribed at
+   * the broker), will and queued downlink messages; sleepers keep their sleep supervision.
+   */
+  private async restore(): Promise<void> {
+    const [snapshots, queued] = await Promise.all([this.deps.sessionStore.loadAll(), this.deps.downlinkStore.loadAll()]);
+    let messages = 0;
+    for (const snapshot of snapshots) {
+      const session = this.restoreSession(snapshot);
+      session.outgoing = queued.get(snapshot.clientId) ?? [];
+      messages += session.outgoing.length;
+      queued.delete(snapshot.clientId);
+    }
+    for (const [clientId, orphaned] of queued) this.deps.downlinkStore.deleteAll(clientId, orphaned);
+    for (const filter of this.subscriptions.filters()) this.deps.broker.subscribe(filter);
+    if (snapshots.length > 0) this.log.info({ sessions: snapshots.length, queuedMessages: messages }, 'persistent sessions restored');
+  }
+
+  private restoreSession(snapshot: SessionSnapshot): Session {
+    // No address until the device speaks again; the placeholder is never sent to.
+    const peer: Peer = { socket: this.sockets[0]!, address: '', port: 0, key: `restored|${snapshot.clientId}` };
+    const session = this.sessions.create(snapshot.clientId, peer);
+    this.sessions.unbind(session);
+    session.cleanSession = false;
+    session.persisted = true;
+    session.keepAliveMs = snapshot.keepAliveMs;
+    session.sleepMs = snapshot.sleepMs;
+    if (snapshot.will) session.will = { ...snapshot.will, payload: Buffer.from(snapshot.will.payload, 'base64') };
+    for (const sub of snapshot.subscriptions) {
+      // Retained messages re-sent on re-subscribe were delivered before the restart.
+      this.subscriptions.add(session, { ...sub, retainedSeen: null });
+    }
+    this.setState(session, snapshot.asleep ? 'asleep' : 'disconnected');
+    return session;
   }
 
   private startAdvertising(): void {
@@ -301,7 +498,11 @@ export class Gateway {
     }
     socket.setBroadcast(true);
     const send = (): void => {
-      const bytes = encode({ type: 'ADVERTISE', gwId: this.config.gatewayId, duration: advertise.intervalSeconds });
+      const bytes = encode({
+        type: 'ADVERTISE',
+        gwId: this.config.gatewayId,
+        duration: advertise.intervalSeconds,
+      });
       socket.send(bytes, advertise.port, advertise.host, this.onSent);
     };
     send();

@@ -15,6 +15,9 @@ export class Sessions implements SessionRegistry {
     private readonly prefixFor: (clientId: string) => string,
     private readonly maxTopics: number,
     private readonly onSupervisionExpired: (session: Session, now: number) => void,
+    private readonly onRetryDue: (session: Session, now: number) => void,
+    /** Cleans up what hangs off a session (subscriptions, queued messages, its stored snapshot). */
+    private readonly onRemoved: (session: Session) => void,
   ) {}
 
   get size(): number {
@@ -31,7 +34,7 @@ export class Sessions implements SessionRegistry {
 
   create(clientId: string, peer: Peer): Session {
     const log = this.log.child({ clientId, address: describePeer(peer) });
-    const session = new Session(clientId, peer, this.prefixFor(clientId), this.maxTopics, log, this.onSupervisionExpired);
+    const session = new Session(clientId, peer, this.prefixFor(clientId), this.maxTopics, log, this.onSupervisionExpired, this.onRetryDue);
     this.byId.set(clientId, session);
     this.byAddress.set(peer.key, session);
     return session;
@@ -53,7 +56,9 @@ export class Sessions implements SessionRegistry {
   remove(session: Session): void {
     this.unbind(session);
     this.wheel.cancel(session.supervision);
+    this.wheel.cancel(session.retry);
     if (this.byId.get(session.clientId) === session) this.byId.delete(session.clientId);
+    this.onRemoved(session);
   }
 
   all(): IterableIterator<Session> {

@@ -37,7 +37,11 @@ export function sendRegack(
  */
 export function sendNotConnected(ctx: GatewayContext, peer: Peer, what: string): void {
   ctx.stats.unexpected++;
-  ctx.warn.warn('not-connected', { address: peer.address, port: peer.port, type: what }, `${what} from a client without a session: answered DISCONNECT`);
+  ctx.warn.warn(
+    'not-connected',
+    { address: peer.address, port: peer.port, type: what },
+    `${what} from a client without a session: answered DISCONNECT`,
+  );
   ctx.send(peer, { type: 'DISCONNECT' });
 }
 

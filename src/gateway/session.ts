@@ -1,7 +1,19 @@
 import type { Logger } from 'pino';
+import type { DownlinkMessage } from '../store/downlink.js';
 import { TopicTable } from '../topics/table.js';
 import type { Peer } from './peer.js';
+import type { Subscription } from './subscriptions.js';
 import type { WheelEntry } from './wheel.js';
+
+/** A gateway-initiated exchange waiting for the device's answer. */
+export interface InFlight {
+  message: DownlinkMessage;
+  phase: 'register' | 'publish' | 'pubrel';
+  msgId: number;
+  /** The id the device is addressed with (registered, predefined or short). */
+  topicId: number;
+  attempts: number;
+}
 
 /**
  * The gateway's view of a client (§6.14): connecting (will flow under way), active, asleep, awake,
@@ -43,8 +55,23 @@ export class Session {
   lastQos1: { msgId: number; topicId: number; committed: boolean } | undefined;
   /** Liveness supervision: keep-alive while active, sleep duration while asleep. */
   readonly supervision: WheelEntry;
+  /** A snapshot of this session is in the session store. */
+  persisted = false;
   lastSeenWall = 0;
   messagesIn = 0;
+  messagesOut = 0;
+
+  /** Subscriptions by broker filter. */
+  readonly subscriptions = new Map<string, Subscription>();
+  /** Downlink messages waiting for delivery, oldest first; the head may be in flight. */
+  outgoing: DownlinkMessage[] = [];
+  /** The gateway-initiated exchange under way (one at a time, §6.6): REGISTER, PUBLISH or PUBREL. */
+  inflight: InFlight | undefined;
+  /** Topic ids the device has confirmed in this connection; others are REGISTERed before use. */
+  readonly knownTopicIds = new Set<number>();
+  /** Retransmission of the exchange in flight (T_retry). */
+  readonly retry: WheelEntry;
+  private lastMsgId = 0;
 
   constructor(
     readonly clientId: string,
@@ -53,6 +80,7 @@ export class Session {
     maxTopics: number,
     log: Logger,
     onSupervisionExpired: (session: Session, now: number) => void,
+    onRetryDue: (session: Session, now: number) => void,
   ) {
     this.peer = peer;
     this.prefix = prefix;
@@ -63,6 +91,13 @@ export class Session {
       slot: -1,
       expire: (now) => onSupervisionExpired(this, now),
     };
+    this.retry = { deadline: Infinity, slot: -1, expire: (now) => onRetryDue(this, now) };
+  }
+
+  /** Message ids for gateway-initiated messages: 1..65535, never 0. */
+  nextMsgId(): number {
+    this.lastMsgId = this.lastMsgId >= 0xffff ? 1 : this.lastMsgId + 1;
+    return this.lastMsgId;
   }
 
   /** Deadline after a keep-alive or sleep duration, with the 1.5× grace MQTT and MQTT-SN 2.0 use. */

@@ -27,6 +27,12 @@ export class GatewayStats {
   /** QoS 0/−1 messages dropped because the outbox was full. */
   droppedFull = 0;
   willsPublished = 0;
+  /** Broker messages delivered to devices and acknowledged (QoS 1/2) or sent (QoS 0). */
+  downlinkDelivered = 0;
+  /** Downlink messages dropped: queue full, refused by the device, or QoS 0 for an absent device. */
+  downlinkDropped = 0;
+  /** Gateway-initiated messages resent after T_retry. */
+  downlinkRetransmissions = 0;
   connects = 0;
   sessionsLost = 0;
   /** Store-to-PUBACK latency histogram: counts per LATENCY_BUCKETS_MS bucket plus +Inf. */

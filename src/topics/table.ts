@@ -36,6 +36,14 @@ export class TopicTable {
     return id;
   }
 
+  /** Drops one mapping (a REGISTER the device refused). */
+  forget(name: string): void {
+    const id = this.idsByName.get(name);
+    if (id === undefined) return;
+    this.idsByName.delete(name);
+    this.namesById.delete(id);
+  }
+
   clear(): void {
     this.idsByName.clear();
     this.namesById.clear();

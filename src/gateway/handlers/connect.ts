@@ -10,10 +10,19 @@ import type { Session } from '../session.js';
  * CONNECT (§6.2): refuse what cannot be served with the spec's codes, take over a session whose
  * client reappears at a new address (NAT rebinding), and start the will flow when asked for.
  */
-export function handleConnect(ctx: GatewayContext, peer: Peer, atPeer: Session | undefined, packet: ConnectPacket): void {
+export function handleConnect(
+  ctx: GatewayContext,
+  peer: Peer,
+  atPeer: Session | undefined,
+  packet: ConnectPacket,
+): void {
   const context = { clientId: packet.clientId, address: describePeer(peer) };
   if (packet.protocolId !== PROTOCOL_ID) {
-    ctx.warn.warn('connect-protocol', { ...context, protocolId: packet.protocolId }, 'CONNECT with an unsupported ProtocolId refused');
+    ctx.warn.warn(
+      'connect-protocol',
+      { ...context, protocolId: packet.protocolId },
+      'CONNECT with an unsupported ProtocolId refused',
+    );
     sendConnack(ctx, peer, ReturnCode.NOT_SUPPORTED);
     return;
   }
@@ -32,19 +41,31 @@ export function handleConnect(ctx: GatewayContext, peer: Peer, atPeer: Session |
   }
   if (!session) {
     if (ctx.sessions.size >= ctx.options.limits.maxClients) {
-      ctx.warn.warn('connect-max-clients', { ...context, maxClients: ctx.options.limits.maxClients }, 'CONNECT refused: client limit reached');
+      ctx.warn.warn(
+        'connect-max-clients',
+        { ...context, maxClients: ctx.options.limits.maxClients },
+        'CONNECT refused: client limit reached',
+      );
       sendConnack(ctx, peer, ReturnCode.CONGESTION);
       return;
     }
     session = ctx.sessions.create(packet.clientId, peer);
   } else if (atPeer !== session) {
     if (session.peer.key !== peer.key) {
-      session.log.info({ from: describePeer(session.peer), to: describePeer(peer) }, 'session taken over from a new address');
+      session.log.info(
+        { from: describePeer(session.peer), to: describePeer(peer) },
+        'session taken over from a new address',
+      );
     }
     ctx.sessions.rebind(session, peer);
   }
 
-  if (packet.cleanSession) session.clear();
+  ctx.delivery.onConnect(session);
+  if (packet.cleanSession) {
+    session.clear();
+    ctx.subscriptions.removeAll(session);
+    ctx.delivery.discard(session);
+  }
   session.cleanSession = packet.cleanSession;
   session.keepAliveMs = packet.duration * 1000;
 
@@ -64,6 +85,17 @@ export function completeConnect(ctx: GatewayContext, session: Session): void {
   session.pendingWillTopic = undefined;
   ctx.setState(session, 'active');
   ctx.stats.connects++;
-  session.log.info({ keepAlive: session.keepAliveMs / 1000, cleanSession: session.cleanSession, will: session.will !== undefined }, 'client connected');
+  session.log.info(
+    {
+      keepAlive: session.keepAliveMs / 1000,
+      cleanSession: session.cleanSession,
+      will: session.will !== undefined,
+      queued: session.outgoing.length,
+    },
+    'client connected',
+  );
+  ctx.persist(session);
   ctx.send(session.peer, { type: 'CONNACK', returnCode: ReturnCode.ACCEPTED });
+  // Whatever waited while it was away or asleep goes now (paho#122).
+  ctx.delivery.pump(session);
 }

@@ -6,16 +6,24 @@ import type { Session } from '../session.js';
 
 /**
  * PINGREQ (§6.11, §6.14). From a connected client: keep-alive, answered PINGRESP. With a client id
- * from a sleeping client: it is awake; buffered messages would be delivered here, then PINGRESP lets
- * it sleep again for the same duration.
+ * from a sleeping client: it is awake; its buffered messages are delivered (each acknowledged as
+ * usual), then PINGRESP lets it sleep again for the same duration — at once when nothing is buffered.
  */
-export function handlePingreq(ctx: GatewayContext, peer: Peer, atPeer: Session | undefined, packet: PingReqPacket): void {
+export function handlePingreq(
+  ctx: GatewayContext,
+  peer: Peer,
+  atPeer: Session | undefined,
+  packet: PingReqPacket,
+): void {
   if (packet.clientId !== undefined) {
     const sleeper = ctx.sessions.byClientId(packet.clientId);
     if (sleeper && (sleeper.state === 'asleep' || sleeper.state === 'awake')) {
       if (sleeper !== atPeer) ctx.sessions.rebind(sleeper, peer);
-      ctx.setState(sleeper, 'asleep');
-      ctx.send(peer, { type: 'PINGRESP' });
+      if (sleeper.state === 'asleep') {
+        ctx.setState(sleeper, 'awake');
+        // Sends the buffer, then PINGRESP and back to sleep (Delivery.pump).
+        ctx.delivery.pump(sleeper);
+      }
       return;
     }
     if (sleeper?.isConnected && sleeper === atPeer) {

@@ -31,7 +31,11 @@ export function handlePublish(
   session.messagesIn++;
   if (datagramLength > ctx.options.limits.maxPacketSize) {
     ctx.stats.oversized++;
-    ctx.warn.warn('oversized', { clientId: session.clientId, size: datagramLength }, 'PUBLISH larger than the packet size limit refused');
+    ctx.warn.warn(
+      'oversized',
+      { clientId: session.clientId, size: datagramLength },
+      'PUBLISH larger than the packet size limit refused',
+    );
     if (packet.qos > 0) sendPuback(ctx, peer, packet.topicId, packet.msgId, ReturnCode.NOT_SUPPORTED);
     return;
   }
@@ -39,12 +43,21 @@ export function handlePublish(
 
   const topic = resolveTopic(ctx, session, session.clientId, session.prefix, packet);
   if (typeof topic !== 'string') {
-    session.log.debug({ topicId: packet.topicId, topicIdType: packet.topicIdType, returnCode: topic }, 'PUBLISH refused');
+    session.log.debug(
+      { topicId: packet.topicId, topicIdType: packet.topicIdType, returnCode: topic },
+      'PUBLISH refused',
+    );
     // The error reply to any PUBLISH, QoS 0 included (§6.3: the client re-REGISTERs).
     sendPuback(ctx, peer, packet.topicId, packet.msgId, topic);
     return;
   }
-  const message: DeviceMessage = { clientId: session.clientId, topic, payload: packet.data, retain: packet.retain, qos: packet.qos };
+  const message: DeviceMessage = {
+    clientId: session.clientId,
+    topic,
+    payload: packet.data,
+    retain: packet.retain,
+    qos: packet.qos,
+  };
   if (packet.qos === 0) {
     countQos0Outcome(ctx, ctx.sink.append(message));
     return;
@@ -52,7 +65,12 @@ export function handlePublish(
   storeAndAcknowledge(ctx, session, packet, message);
 }
 
-function storeAndAcknowledge(ctx: GatewayContext, session: Session, packet: PublishPacket, message: DeviceMessage): void {
+function storeAndAcknowledge(
+  ctx: GatewayContext,
+  session: Session,
+  packet: PublishPacket,
+  message: DeviceMessage,
+): void {
   const { msgId, topicId, qos } = packet;
   const started = ctx.clock.now();
   if (qos === 1) session.lastQos1 = { msgId, topicId, committed: false };
@@ -77,7 +95,11 @@ function storeAndAcknowledge(ctx: GatewayContext, session: Session, packet: Publ
   });
   if (outcome !== 'queued') {
     forget(session, qos, msgId);
-    ctx.warn.warn('outbox-full-reject', { clientId: session.clientId }, 'outbox full: PUBLISH answered with PUBACK "congestion"');
+    ctx.warn.warn(
+      'outbox-full-reject',
+      { clientId: session.clientId },
+      'outbox full: PUBLISH answered with PUBACK "congestion"',
+    );
     // No negative PUBREC exists: PUBACK carries the refusal for QoS 2 as well.
     sendPuback(ctx, session.peer, topicId, msgId, ReturnCode.CONGESTION);
   }
@@ -107,7 +129,12 @@ function isRetransmission(ctx: GatewayContext, session: Session, packet: Publish
   if (packet.qos !== 1 || !packet.dup || last?.msgId !== packet.msgId) return false;
   ctx.stats.duplicates++;
   if (last.committed) {
-    ctx.send(session.peer, { type: 'PUBACK', topicId: packet.topicId, msgId: packet.msgId, returnCode: ReturnCode.ACCEPTED });
+    ctx.send(session.peer, {
+      type: 'PUBACK',
+      topicId: packet.topicId,
+      msgId: packet.msgId,
+      returnCode: ReturnCode.ACCEPTED,
+    });
   }
   return true;
 }
@@ -118,14 +145,22 @@ function isRetransmission(ctx: GatewayContext, session: Session, packet: Publish
  * client id. Topic type "normal" is Paho's legacy form (2.0 draft annex C.6): the topic id holds the
  * length of a topic name that prefixes the payload.
  */
-function publishWithoutSession(ctx: GatewayContext, peer: Peer, session: Session | undefined, packet: PublishPacket): void {
+function publishWithoutSession(
+  ctx: GatewayContext,
+  peer: Peer,
+  session: Session | undefined,
+  packet: PublishPacket,
+): void {
   const clientId = session?.clientId ?? ctx.options.anonymousClientId;
   const prefix = session?.prefix ?? ctx.namespace.prefixFor(clientId);
   let payload = packet.data;
   let topic: string | ReturnCodeValue;
   if (packet.topicIdType === 'normal') {
     const nameLength = packet.topicId;
-    const name = nameLength > 0 && nameLength <= packet.data.length ? utf8(packet.data.subarray(0, nameLength)) : undefined;
+    const name =
+      nameLength > 0 && nameLength <= packet.data.length
+        ? utf8(packet.data.subarray(0, nameLength))
+        : undefined;
     topic = name === undefined || topicNameProblem(name) ? ReturnCode.INVALID_TOPIC_ID : prefix + name;
     payload = packet.data.subarray(nameLength);
   } else {
@@ -133,7 +168,11 @@ function publishWithoutSession(ctx: GatewayContext, peer: Peer, session: Session
   }
   if (typeof topic !== 'string') {
     ctx.stats.rejectedInvalidTopic++;
-    ctx.warn.warn('qos-1-topic', { address: describePeer(peer), topicId: packet.topicId, topicIdType: packet.topicIdType }, 'QoS -1 PUBLISH with an unknown or invalid topic dropped');
+    ctx.warn.warn(
+      'qos-1-topic',
+      { address: describePeer(peer), topicId: packet.topicId, topicIdType: packet.topicIdType },
+      'QoS -1 PUBLISH with an unknown or invalid topic dropped',
+    );
     return;
   }
   countQos0Outcome(ctx, ctx.sink.append({ clientId, topic, payload, retain: packet.retain, qos: -1 }));

@@ -8,7 +8,12 @@ import type { Session } from '../session.js';
  * PUBREL ends the device's QoS 2 exchange: the message was stored before PUBREC, so all that is left
  * is to forget the id and answer PUBCOMP — also for an id already forgotten (our PUBCOMP was lost).
  */
-export function handlePubrel(ctx: GatewayContext, peer: Peer, session: Session | undefined, packet: MsgIdPacket): void {
+export function handlePubrel(
+  ctx: GatewayContext,
+  peer: Peer,
+  session: Session | undefined,
+  packet: MsgIdPacket,
+): void {
   if (!session) {
     sendNotConnected(ctx, peer, 'PUBREL');
     return;

@@ -7,7 +7,12 @@ import { sendNotConnected, sendRegack } from '../replies.js';
 import type { Session } from '../session.js';
 
 /** REGISTER (§6.5): a topic id for a name, in the client's own table. Registering again returns the same id. */
-export function handleRegister(ctx: GatewayContext, peer: Peer, session: Session | undefined, packet: RegisterPacket): void {
+export function handleRegister(
+  ctx: GatewayContext,
+  peer: Peer,
+  session: Session | undefined,
+  packet: RegisterPacket,
+): void {
   if (!session?.isConnected) {
     sendNotConnected(ctx, peer, 'REGISTER');
     return;
@@ -20,7 +25,11 @@ export function handleRegister(ctx: GatewayContext, peer: Peer, session: Session
   }
   const topicId = session.topics.register(packet.topicName);
   if (topicId === undefined) {
-    ctx.warn.warn(`topics-full|${session.clientId}`, { clientId: session.clientId, maxTopics: ctx.options.limits.maxTopicsPerClient }, 'REGISTER refused: topic limit per client reached');
+    ctx.warn.warn(
+      `topics-full|${session.clientId}`,
+      { clientId: session.clientId, maxTopics: ctx.options.limits.maxTopicsPerClient },
+      'REGISTER refused: topic limit per client reached',
+    );
     sendRegack(ctx, peer, 0, packet.msgId, ReturnCode.CONGESTION);
     return;
   }

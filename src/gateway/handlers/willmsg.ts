@@ -6,7 +6,12 @@ import type { Session } from '../session.js';
 import { completeConnect } from './connect.js';
 
 /** WILLMSG completes the will flow and the CONNECT (§6.3). */
-export function handleWillMsg(ctx: GatewayContext, peer: Peer, session: Session | undefined, packet: WillMsgPacket): void {
+export function handleWillMsg(
+  ctx: GatewayContext,
+  peer: Peer,
+  session: Session | undefined,
+  packet: WillMsgPacket,
+): void {
   if (session && session.state === 'active' && session.will && session.willFlow === 'none') {
     // Our CONNACK was lost and the client repeats WILLMSG: answer again, change nothing.
     ctx.send(peer, { type: 'CONNACK', returnCode: ReturnCode.ACCEPTED });

@@ -8,7 +8,12 @@ import type { Session } from '../session.js';
 import { completeConnect } from './connect.js';
 
 /** WILLTOPIC during the CONNECT will flow (§6.3). An empty WILLTOPIC means "no will". */
-export function handleWillTopic(ctx: GatewayContext, peer: Peer, session: Session | undefined, packet: WillTopicPacket): void {
+export function handleWillTopic(
+  ctx: GatewayContext,
+  peer: Peer,
+  session: Session | undefined,
+  packet: WillTopicPacket,
+): void {
   // A repeated WILLTOPIC (our WILLMSGREQ was lost) is answered again.
   if (!session || (session.willFlow !== 'topic' && session.willFlow !== 'message')) {
     ctx.stats.unexpected++;
@@ -25,7 +30,11 @@ export function handleWillTopic(ctx: GatewayContext, peer: Peer, session: Sessio
     refuseConnect(ctx, peer, session);
     return;
   }
-  session.pendingWillTopic = { topic: session.prefix + packet.willTopic, qos: packet.qos, retain: packet.retain };
+  session.pendingWillTopic = {
+    topic: session.prefix + packet.willTopic,
+    qos: packet.qos,
+    retain: packet.retain,
+  };
   session.willFlow = 'message';
   ctx.send(peer, { type: 'WILLMSGREQ' });
 }

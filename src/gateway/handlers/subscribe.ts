@@ -1,0 +1,95 @@
+import { ReturnCode, type ReturnCodeValue } from '../../codec/constants.js';
+import { shortTopicName } from '../../codec/index.js';
+import type { SubscribePacket, UnsubscribePacket } from '../../codec/types.js';
+import { lookupPredefined } from '../../topics/predefined.js';
+import { topicFilterProblem } from '../../topics/names.js';
+import type { GatewayContext } from '../context.js';
+import type { Peer } from '../peer.js';
+import { sendNotConnected } from '../replies.js';
+import type { Session } from '../session.js';
+
+/**
+ * SUBSCRIBE (§6.9). The device's filter maps through its namespace (device C subscribing to cmd/#
+ * gets what the cloud publishes under mqttsn/C/cmd/…); predefined ids map to their absolute topics.
+ * SUBACK carries the topic id for a plain name (so the device knows it before the first PUBLISH),
+ * 0x0000 for wildcards and short names, and the predefined id for predefined topics.
+ */
+export function handleSubscribe(ctx: GatewayContext, peer: Peer, session: Session | undefined, packet: SubscribePacket): void {
+  if (!session?.isConnected) {
+    sendNotConnected(ctx, peer, 'SUBSCRIBE');
+    return;
+  }
+  const refuse = (returnCode: ReturnCodeValue, why: string): void => {
+    session.log.warn({ packet: describe(packet), returnCode }, `SUBSCRIBE refused: ${why}`);
+    ctx.send(peer, { type: 'SUBACK', qos: 0, topicId: 0, msgId: packet.msgId, returnCode });
+  };
+  const target = resolveFilter(ctx, session, packet);
+  if (typeof target === 'string') {
+    refuse(target === 'unknown predefined id' ? ReturnCode.INVALID_TOPIC_ID : ReturnCode.NOT_SUPPORTED, target);
+    return;
+  }
+  let subackTopicId = 0;
+  if (packet.topicIdType === 'predefined') {
+    subackTopicId = packet.topicId;
+  } else if (packet.topicIdType === 'normal' && !/[+#]/.test(packet.topicName)) {
+    const id = session.topics.register(packet.topicName);
+    if (id === undefined) {
+      refuse(ReturnCode.CONGESTION, 'topic limit per client reached');
+      return;
+    }
+    // SUBACK tells the device this id: no REGISTER needed before the first PUBLISH on it.
+    session.knownTopicIds.add(id);
+    subackTopicId = id;
+  }
+  ctx.subscriptions.add(session, {
+    filter: target.filter,
+    qos: packet.qos,
+    topicIdType: packet.topicIdType,
+    topicId: packet.topicIdType === 'normal' ? undefined : packet.topicId,
+    retainedSeen: new Set(),
+  });
+  ctx.persist(session);
+  ctx.send(peer, { type: 'SUBACK', qos: packet.qos, topicId: subackTopicId, msgId: packet.msgId, returnCode: ReturnCode.ACCEPTED });
+  // Always (re)subscribe upstream: the broker then re-sends retained messages (MQTT 3.1.1 §3.8.4),
+  // also when another device already holds the same filter.
+  ctx.broker.subscribe(target.filter);
+}
+
+/** UNSUBSCRIBE (§6.10): always answered, also for a filter the device did not hold. */
+export function handleUnsubscribe(ctx: GatewayContext, peer: Peer, session: Session | undefined, packet: UnsubscribePacket): void {
+  if (!session?.isConnected) {
+    sendNotConnected(ctx, peer, 'UNSUBSCRIBE');
+    return;
+  }
+  const target = resolveFilter(ctx, session, packet);
+  if (typeof target !== 'string' && ctx.subscriptions.remove(session, target.filter)) ctx.persist(session);
+  ctx.send(peer, { type: 'UNSUBACK', msgId: packet.msgId });
+}
+
+/** The broker filter a SUBSCRIBE / UNSUBSCRIBE names, or why it is refused. */
+function resolveFilter(ctx: GatewayContext, session: Session, packet: SubscribePacket | UnsubscribePacket): { filter: string } | string {
+  switch (packet.topicIdType) {
+    case 'normal': {
+      const problem = topicFilterProblem(packet.topicName);
+      return problem ?? { filter: session.prefix + packet.topicName };
+    }
+    case 'predefined': {
+      const topic = lookupPredefined(ctx.predefined, session.clientId, packet.topicId);
+      return topic === undefined ? 'unknown predefined id' : { filter: topic };
+    }
+    case 'short': {
+      let name: string;
+      try {
+        name = shortTopicName(packet.topicId);
+      } catch {
+        return 'short topic name is not UTF-8';
+      }
+      const problem = topicFilterProblem(name);
+      return problem ?? { filter: session.prefix + name };
+    }
+  }
+}
+
+function describe(packet: SubscribePacket | UnsubscribePacket): string {
+  return packet.topicIdType === 'normal' ? packet.topicName : `${packet.topicIdType}:${packet.topicId}`;
+}

@@ -1,0 +1,79 @@
+import type { TopicIdTypeName } from '../codec/constants.js';
+import { topicMatches } from '../topics/names.js';
+import type { Session } from './session.js';
+
+/** A device's subscription, kept in its session (and persisted with CleanSession=0). */
+export interface Subscription {
+  /** The broker topic filter it maps to (namespace applied, or a predefined topic). */
+  filter: string;
+  qos: 0 | 1 | 2;
+  /** How the device named it: a name/filter ('normal'), a predefined id or a short name. */
+  topicIdType: TopicIdTypeName;
+  /** The predefined id or short-name id the device used; deliveries reuse it. */
+  topicId?: number;
+  /**
+   * Retained topics this subscription has already received. The broker re-sends retained messages
+   * whenever the filter is subscribed again (for another device); each subscription takes each
+   * retained topic once. null: none at all (a subscription restored after a restart had them).
+   */
+  retainedSeen: Set<string> | null;
+}
+
+/**
+ * Which sessions want which broker filters. The broker sees one subscription per distinct filter,
+ * however many devices share it; `onLast` runs when a filter loses its last device.
+ */
+export class SubscriptionIndex {
+  private readonly sessionsByFilter = new Map<string, Set<Session>>();
+
+  constructor(private readonly onLast: (filter: string) => void) {}
+
+  get filterCount(): number {
+    return this.sessionsByFilter.size;
+  }
+
+  /** Adds (or replaces) a subscription. Returns true when the filter was new to the broker side. */
+  add(session: Session, subscription: Subscription): boolean {
+    session.subscriptions.set(subscription.filter, subscription);
+    let sessions = this.sessionsByFilter.get(subscription.filter);
+    const isNew = sessions === undefined;
+    if (!sessions) this.sessionsByFilter.set(subscription.filter, (sessions = new Set()));
+    sessions.add(session);
+    return isNew;
+  }
+
+  remove(session: Session, filter: string): boolean {
+    if (!session.subscriptions.delete(filter)) return false;
+    const sessions = this.sessionsByFilter.get(filter);
+    if (sessions?.delete(session) && sessions.size === 0) {
+      this.sessionsByFilter.delete(filter);
+      this.onLast(filter);
+    }
+    return true;
+  }
+
+  removeAll(session: Session): void {
+    for (const filter of [...session.subscriptions.keys()]) this.remove(session, filter);
+  }
+
+  /**
+   * The sessions a broker message on `topic` goes to, each once, with the subscription granting the
+   * highest QoS (several of a device's filters may match one topic; it gets the message once).
+   */
+  match(topic: string): Map<Session, Subscription> {
+    const targets = new Map<Session, Subscription>();
+    for (const [filter, sessions] of this.sessionsByFilter) {
+      if (!topicMatches(filter, topic)) continue;
+      for (const session of sessions) {
+        const subscription = session.subscriptions.get(filter)!;
+        const previous = targets.get(session);
+        if (!previous || subscription.qos > previous.qos) targets.set(session, subscription);
+      }
+    }
+    return targets;
+  }
+
+  filters(): IterableIterator<string> {
+    return this.sessionsByFilter.keys();
+  }
+}

@@ -1,0 +1,137 @@
+import type { TopicIdTypeName } from '../codec/constants.js';
+import type { BatchWriter, Operation } from './batch-writer.js';
+import type { Store } from './db.js';
+import { readSeq, writeSeq } from './seq-key.js';
+
+/** A message from the broker waiting for (or being delivered to) one device. */
+export interface DownlinkMessage {
+  /** Key in the durable queue; 0 for a QoS 0 message kept only in memory. */
+  seq: number;
+  /** Broker topic it was published on. */
+  topic: string;
+  payload: Uint8Array;
+  /** Delivery QoS: the lower of the message's and the subscription's. */
+  qos: 0 | 1 | 2;
+  retain: boolean;
+  /** How the device subscribed: deliveries to predefined / short subscriptions reuse that id. */
+  topicIdType: TopicIdTypeName;
+  topicId: number;
+}
+
+const FORMAT_VERSION = 1;
+const TOPIC_ID_TYPES: TopicIdTypeName[] = ['normal', 'predefined', 'short'];
+const SEQ_META_KEY = 'downlink.seq';
+
+/**
+ * Per-device durable queues of downlink messages (QoS 1/2, and QoS 0 for sleepers when configured):
+ * key = client id, 0x00, 8-byte sequence — so one device's messages are contiguous and in order.
+ * Client ids never contain control characters (the gateway refuses them), so 0x00 cannot collide.
+ */
+export class DownlinkStore {
+  private readonly queues;
+  private readonly meta;
+  private lastSeq = 0;
+
+  private constructor(
+    db: Store,
+    private readonly writer: BatchWriter,
+  ) {
+    this.queues = db.sublevel<Buffer, Buffer>('downlink', { keyEncoding: 'buffer', valueEncoding: 'buffer' });
+    this.meta = db.sublevel<string, Buffer>('meta', { keyEncoding: 'utf8', valueEncoding: 'buffer' });
+  }
+
+  static async open(db: Store, writer: BatchWriter): Promise<DownlinkStore> {
+    const store = new DownlinkStore(db, writer);
+    const stored = await store.meta.get(SEQ_META_KEY);
+    store.lastSeq = stored === undefined ? 0 : readSeq(stored);
+    return store;
+  }
+
+  /** Every stored message, grouped by client id, in order. */
+  async loadAll(): Promise<Map<string, DownlinkMessage[]>> {
+    const byClient = new Map<string, DownlinkMessage[]>();
+    for await (const [key, value] of this.queues.iterator()) {
+      const split = key.indexOf(0);
+      const clientId = key.subarray(0, split).toString('utf8');
+      const seq = readSeq(key, split + 1);
+      this.lastSeq = Math.max(this.lastSeq, seq);
+      let list = byClient.get(clientId);
+      if (!list) byClient.set(clientId, (list = []));
+      list.push(decodeMessage(seq, value));
+    }
+    return byClient;
+  }
+
+  /**
+   * Stores messages for several devices in one synced batch and assigns their sequence numbers;
+   * `done` runs after the sync (then the broker may be acknowledged).
+   */
+  put(
+    entries: ReadonlyArray<{ clientId: string; message: DownlinkMessage }>,
+    done: (err?: Error) => void,
+  ): void {
+    const operations: Operation[] = [];
+    for (const { clientId, message } of entries) {
+      message.seq = ++this.lastSeq;
+      operations.push({
+        type: 'put',
+        sublevel: this.queues,
+        key: keyOf(clientId, message.seq),
+        value: encodeMessage(message),
+      });
+    }
+    const seqValue = Buffer.alloc(8);
+    writeSeq(seqValue, 0, this.lastSeq);
+    operations.push({ type: 'put', sublevel: this.meta, key: SEQ_META_KEY, value: seqValue });
+    this.writer.write(operations, done);
+  }
+
+  delete(clientId: string, seq: number): void {
+    this.writer.write([{ type: 'del', sublevel: this.queues, key: keyOf(clientId, seq) }]);
+  }
+
+  deleteAll(clientId: string, messages: readonly DownlinkMessage[]): void {
+    const operations: Operation[] = messages
+      .filter((m) => m.seq > 0)
+      .map((m) => ({ type: 'del', sublevel: this.queues, key: keyOf(clientId, m.seq) }));
+    if (operations.length > 0) this.writer.write(operations);
+  }
+}
+
+function keyOf(clientId: string, seq: number): Buffer {
+  const id = Buffer.from(clientId, 'utf8');
+  const key = Buffer.allocUnsafe(id.length + 9);
+  id.copy(key, 0);
+  key[id.length] = 0;
+  writeSeq(key, id.length + 1, seq);
+  return key;
+}
+
+/** version(1) qos(1) retain(1) topicIdType(1) topicId(2) topicLength(2) topic payload */
+function encodeMessage(m: DownlinkMessage): Buffer {
+  const topic = Buffer.from(m.topic, 'utf8');
+  const out = Buffer.allocUnsafe(8 + topic.length + m.payload.length);
+  out[0] = FORMAT_VERSION;
+  out[1] = m.qos;
+  out[2] = m.retain ? 1 : 0;
+  out[3] = TOPIC_ID_TYPES.indexOf(m.topicIdType);
+  out.writeUInt16BE(m.topicId, 4);
+  out.writeUInt16BE(topic.length, 6);
+  topic.copy(out, 8);
+  out.set(m.payload, 8 + topic.length);
+  return out;
+}
+
+function decodeMessage(seq: number, value: Buffer): DownlinkMessage {
+  if (value[0] !== FORMAT_VERSION) throw new Error(`downlink record ${seq}: unknown format ${value[0]}`);
+  const topicLength = value.readUInt16BE(6);
+  return {
+    seq,
+    qos: value[1] as 0 | 1 | 2,
+    retain: value[2] === 1,
+    topicIdType: TOPIC_ID_TYPES[value[3]!] ?? 'normal',
+    topicId: value.readUInt16BE(4),
+    topic: value.toString('utf8', 8, 8 + topicLength),
+    payload: value.subarray(8 + topicLength),
+  };
+}

@@ -6,6 +6,11 @@ import { parseHostPort } from './config/schema.js';
 import { systemClock, type Clock } from './gateway/clock.js';
 import type { MessageSink } from './gateway/context.js';
 import { Gateway } from './gateway/gateway.js';
+import { describePeer } from './gateway/peer.js';
+import { History } from './observe/history.js';
+import type { RecentWarnings } from './observe/recent.js';
+import { startObserveServer, type ObserveServer } from './observe/server.js';
+import type { BridgeView } from './observe/view.js';
 import { openStore, type Store } from './store/db.js';
 import { BatchWriter } from './store/batch-writer.js';
 import { DownlinkStore } from './store/downlink.js';
@@ -28,13 +33,18 @@ export class Bridge {
     private readonly store: Store,
     private readonly writer: BatchWriter,
     private readonly log: Logger,
+    private readonly observe?: { server: ObserveServer; history: History },
   ) {}
 
   static async start(
     config: Config,
     brokerUrls: string[],
     log: Logger,
-    clock: Clock = systemClock,
+    {
+      clock = systemClock,
+      recent,
+      version = '0.0.0',
+    }: { clock?: Clock; recent?: RecentWarnings; version?: string } = {},
   ): Promise<Bridge> {
     const uplinkClientId = config.broker.clientId ?? `mqttsn-bridge-${hostname()}-${config.gatewayId}`;
     const namespace = compileNamespace(config.namespace, String(config.gatewayId));
@@ -66,6 +76,7 @@ export class Bridge {
           window: config.broker.window,
           reconnect: { initialMs: config.broker.reconnectInitialMs, maxMs: config.broker.reconnectMaxMs },
           presence: { topic: presenceTopic, online: 'online', offline: 'offline' },
+          sessionExpirySeconds: config.broker.sessionExpirySeconds,
         },
         outbox,
         log.child({ component: 'uplink' }),
@@ -107,20 +118,32 @@ export class Bridge {
           broker: {
             // Device filters fan in to one broker subscription each, at QoS 2 so the device's own
             // subscription QoS decides (delivery QoS = the lower of the two).
-            subscribe: (filter) => void uplink.subscribe(filter, 2).catch((err: unknown) => log.warn({ err, filter }, 'broker subscribe failed')),
-            unsubscribe: (filter) => void uplink.unsubscribe(filter).catch((err: unknown) => log.warn({ err, filter }, 'broker unsubscribe failed')),
+            subscribe: (filter) =>
+              void uplink
+                .subscribe(filter, 2)
+                .catch((err: unknown) => log.warn({ err, filter }, 'broker subscribe failed')),
+            unsubscribe: (filter) =>
+              void uplink
+                .unsubscribe(filter)
+                .catch((err: unknown) => log.warn({ err, filter }, 'broker unsubscribe failed')),
           },
           log: log.child({ component: 'gateway' }),
           clock,
         },
       );
-      uplink.on('message', (topic, payload, packet) => {
-        gateway.routeFromBroker(topic, payload, Math.min(packet.qos, 2) as 0 | 1 | 2, packet.retain, () => undefined);
-      });
+      // The broker hears PUBACK / PUBREC only after the copies for the devices are on disk.
+      uplink.handleMessages((topic, payload, packet, done) =>
+        gateway.routeFromBroker(topic, payload, Math.min(packet.qos, 2) as 0 | 1 | 2, packet.retain, () =>
+          done(),
+        ),
+      );
       // The backlog on disk drains first: the uplink reads the outbox from its oldest entry.
       uplink.start();
       await gateway.start();
-      return new Bridge(config, gateway, outbox, uplink, store, writer, log);
+      const observe = config.metrics
+        ? await startObservability(config, gateway, opened, uplink, log, recent, version)
+        : undefined;
+      return new Bridge(config, gateway, outbox, uplink, store, writer, log, observe);
     } catch (err) {
       await outbox?.close().catch(() => undefined);
       await store.close().catch(() => undefined);
@@ -134,6 +157,8 @@ export class Bridge {
    */
   async stop(): Promise<void> {
     this.gateway.stopAccepting();
+    this.observe?.history.stop();
+    await this.observe?.server.close();
     await this.outbox.flush();
     await this.gateway.close();
     await this.uplink.stop();
@@ -142,6 +167,55 @@ export class Bridge {
     await this.store.close();
     this.log.info('stopped');
   }
+}
+
+/** /metrics, /healthz and the status page, reading plain counters at scrape time. */
+async function startObservability(
+  config: Config,
+  gateway: Gateway,
+  outbox: Outbox,
+  uplink: Uplink,
+  log: Logger,
+  recent: RecentWarnings | undefined,
+  version: string,
+): Promise<{ server: ObserveServer; history: History }> {
+  const view: BridgeView = {
+    startedAt: Date.now(),
+    version,
+    gateway: () => gateway.stats,
+    *devices() {
+      for (const session of gateway.sessions.all()) {
+        yield {
+          clientId: session.clientId,
+          state: session.state,
+          address: session.peer.port === 0 ? '' : describePeer(session.peer),
+          lastSeen: session.lastSeenWall,
+          messagesIn: session.messagesIn,
+          queued: session.outgoing.length,
+        };
+      }
+    },
+    outbox: () => outbox.stats,
+    uplink: () => uplink.stats,
+  };
+  const history = new History(view);
+  history.start();
+  const { host, port } = parseHostPort(config.metrics!)!;
+  const server = await startObserveServer({
+    host,
+    port,
+    view,
+    history,
+    recent: recent ?? { entries: () => [] },
+    log: log.child({ component: 'http' }),
+    gatewayAccepting: () => gateway.isAccepting,
+    outboxQuota: { maxMessages: config.outbox.maxMessages, maxBytes: config.outbox.maxBytes },
+  });
+  log.info(
+    { url: `http://${host.includes(':') ? `[${host}]` : host}:${server.address.port}/` },
+    'status page, /metrics and /healthz',
+  );
+  return { server, history };
 }
 
 async function loadTls(

@@ -5,8 +5,9 @@ import { Bridge } from './bridge.js';
 import { helpText } from './config/help.js';
 import { ConfigError, loadConfig, parseCommandLine } from './config/load.js';
 import type { Config } from './config/schema.js';
-import { startEmbeddedBroker, type EmbeddedBroker } from './embedded-broker.js';
+import type { EmbeddedBroker } from './embedded-broker.js';
 import { createLogger } from './observe/logger.js';
+import { RecentWarnings } from './observe/recent.js';
 
 const version = (
   JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
@@ -30,19 +31,22 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${JSON.stringify(maskSecrets(config), null, 2)}\n`);
     return 0;
   }
-  return run(config, createLogger(config.logLevel));
+  const recent = new RecentWarnings();
+  return run(config, createLogger(config.logLevel, undefined, { recent }), recent);
 }
 
-async function run(config: Config, log: Logger): Promise<number> {
+async function run(config: Config, log: Logger, recent: RecentWarnings): Promise<number> {
   let embedded: EmbeddedBroker | undefined;
   let brokerUrls = config.broker.urls;
   if (brokerUrls.length === 0) {
+    // Loaded only when used: aedes costs ~10 MB of RSS a gateway with a real broker does not need.
+    const { startEmbeddedBroker } = await import('./embedded-broker.js');
     embedded = await startEmbeddedBroker(EMBEDDED_BROKER.host, EMBEDDED_BROKER.port, log);
     brokerUrls = [embedded.url];
     // aedes speaks MQTT 3.1.1 only.
     config = { ...config, broker: { ...config.broker, protocolVersion: 4 } };
   }
-  const bridge = await Bridge.start(config, brokerUrls, log);
+  const bridge = await Bridge.start(config, brokerUrls, log, { recent, version });
   log.info(
     { version, brokers: brokerUrls.map(redactUrl), dataDir: config.dataDir, namespace: config.namespace },
     'mqttsn-bridge ready',

@@ -25,7 +25,14 @@ export function helpText(version: string): string {
     '  -h, --help'.padEnd(40) + 'this text',
     '  -v, --version'.padEnd(40) + 'print the version',
   ];
-  for (const section of ['Broker uplink', 'Device side', 'Outbox', 'Downlink', 'Limits', 'General'] as const) {
+  for (const section of [
+    'Broker uplink',
+    'Device side',
+    'Outbox',
+    'Downlink',
+    'Limits',
+    'General',
+  ] as const) {
     lines.push('', `${section}:`);
     for (const s of settings.filter((x) => x.section === section)) {
       const flag = s.kind === 'boolean' ? `  --[no-]${s.flag}` : `  --${s.flag} ${s.arg ?? 'VALUE'}`;

@@ -37,6 +37,8 @@ export const configSchema = z.strictObject({
     .default('mqttsn/{clientId}/'),
   anonymousClientId: z.string().min(1).default('$anonymous'),
   predefined: z.array(predefinedTopic).default([]),
+  /** HTTP address for /metrics, /healthz and the status page; off when absent. */
+  metrics: hostPort.optional(),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   broker: z
     .strictObject({
@@ -54,6 +56,8 @@ export const configSchema = z.strictObject({
       window: z.number().int().min(1).max(65535).default(64),
       reconnectInitialMs: z.number().int().min(10).default(500),
       reconnectMaxMs: z.number().int().min(10).default(30_000),
+      /** Broker session kept across disconnects (subscriptions, messages for devices); 0 = clean. */
+      sessionExpirySeconds: z.number().int().min(0).max(0xffffffff).default(86_400),
     })
     .prefault({}),
   limits: z

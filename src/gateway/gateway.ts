@@ -168,6 +168,11 @@ export class Gateway {
     return this.sockets.map((socket) => socket.address());
   }
 
+  /** Whether datagrams are taken now (false before start() and once stopping). */
+  get isAccepting(): boolean {
+    return this.accepting;
+  }
+
   /** Runs due supervision now (tests with a manual clock call this). */
   tick(): void {
     this.wheel.tick(this.clock.now());
@@ -379,7 +384,13 @@ export class Gateway {
    * sleepers, when configured) are stored durably first; `done` runs after that sync, so the uplink
    * acknowledges the broker only once nothing can be lost.
    */
-  routeFromBroker(topic: string, payload: Uint8Array, qos: 0 | 1 | 2, retain: boolean, done: (err?: Error) => void): void {
+  routeFromBroker(
+    topic: string,
+    payload: Uint8Array,
+    qos: 0 | 1 | 2,
+    retain: boolean,
+    done: (err?: Error) => void,
+  ): void {
     const durable: Array<{ session: Session; message: DownlinkMessage }> = [];
     for (const [session, subscription] of this.subscriptions.match(topic)) {
       if (retain) {
@@ -396,7 +407,8 @@ export class Gateway {
         topicIdType: subscription.topicIdType,
         topicId: subscription.topicId ?? 0,
       };
-      const listening = session.state === 'active' || session.state === 'awake' || session.state === 'connecting';
+      const listening =
+        session.state === 'active' || session.state === 'awake' || session.state === 'connecting';
       if (message.qos > 0 || (session.state === 'asleep' && this.config.downlink.bufferQos0ForSleepers)) {
         durable.push({ session, message });
       } else if (listening) {
@@ -437,7 +449,12 @@ export class Gateway {
       subscriptions: [...session.subscriptions.values()].map(({ filter, qos, topicIdType, topicId }) =>
         topicId === undefined ? { filter, qos, topicIdType } : { filter, qos, topicIdType, topicId },
       ),
-      will: will && { topic: will.topic, payload: Buffer.from(will.payload).toString('base64'), qos: will.qos, retain: will.retain },
+      will: will && {
+        topic: will.topic,
+        payload: Buffer.from(will.payload).toString('base64'),
+        qos: will.qos,
+        retain: will.retain,
+      },
       asleep: session.state === 'asleep' || session.state === 'awake',
       sleepMs: session.sleepMs,
       keepAliveMs: session.keepAliveMs,
@@ -457,7 +474,10 @@ export class Gateway {
    * the broker), will and queued downlink messages; sleepers keep their sleep supervision.
    */
   private async restore(): Promise<void> {
-    const [snapshots, queued] = await Promise.all([this.deps.sessionStore.loadAll(), this.deps.downlinkStore.loadAll()]);
+    const [snapshots, queued] = await Promise.all([
+      this.deps.sessionStore.loadAll(),
+      this.deps.downlinkStore.loadAll(),
+    ]);
     let messages = 0;
     for (const snapshot of snapshots) {
       const session = this.restoreSession(snapshot);
@@ -467,19 +487,26 @@ export class Gateway {
     }
     for (const [clientId, orphaned] of queued) this.deps.downlinkStore.deleteAll(clientId, orphaned);
     for (const filter of this.subscriptions.filters()) this.deps.broker.subscribe(filter);
-    if (snapshots.length > 0) this.log.info({ sessions: snapshots.length, queuedMessages: messages }, 'persistent sessions restored');
+    if (snapshots.length > 0)
+      this.log.info({ sessions: snapshots.length, queuedMessages: messages }, 'persistent sessions restored');
   }
 
   private restoreSession(snapshot: SessionSnapshot): Session {
     // No address until the device speaks again; the placeholder is never sent to.
-    const peer: Peer = { socket: this.sockets[0]!, address: '', port: 0, key: `restored|${snapshot.clientId}` };
+    const peer: Peer = {
+      socket: this.sockets[0]!,
+      address: '',
+      port: 0,
+      key: `restored|${snapshot.clientId}`,
+    };
     const session = this.sessions.create(snapshot.clientId, peer);
     this.sessions.unbind(session);
     session.cleanSession = false;
     session.persisted = true;
     session.keepAliveMs = snapshot.keepAliveMs;
     session.sleepMs = snapshot.sleepMs;
-    if (snapshot.will) session.will = { ...snapshot.will, payload: Buffer.from(snapshot.will.payload, 'base64') };
+    if (snapshot.will)
+      session.will = { ...snapshot.will, payload: Buffer.from(snapshot.will.payload, 'base64') };
     for (const sub of snapshot.subscriptions) {
       // Retained messages re-sent on re-subscribe were delivered before the restart.
       this.subscriptions.add(session, { ...sub, retainedSeen: null });

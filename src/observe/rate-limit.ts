@@ -34,6 +34,7 @@ export class RateLimitedWarn {
   }
 
   private prune(t: number): void {
-    for (const [key, window] of this.windows) if (window.until < t && window.suppressed === 0) this.windows.delete(key);
+    for (const [key, window] of this.windows)
+      if (window.until < t && window.suppressed === 0) this.windows.delete(key);
   }
 }

@@ -13,7 +13,12 @@ export function clientOptions(options: ResolvedUplinkOptions): IClientOptions {
   return {
     clientId: options.clientId,
     protocolVersion: options.protocolVersion,
-    clean: true,
+    // A persistent session keeps the downlink subscriptions and queues messages for devices at the
+    // broker while the gateway reconnects (MQTT 5 needs an expiry for that; 3.1.1 keeps it until cleared).
+    clean: options.sessionExpirySeconds === 0,
+    ...(options.protocolVersion === 5 && options.sessionExpirySeconds > 0
+      ? { properties: { sessionExpiryInterval: options.sessionExpirySeconds } }
+      : {}),
     keepalive: options.keepaliveSeconds,
     // Ping on a fixed schedule even while publishing, so a half-open link fails the ping in time.
     reschedulePings: false,

@@ -45,6 +45,11 @@ export interface UplinkOptions {
   stopTimeoutMs?: number;
   /** Randomness for backoff jitter (default Math.random), injectable for tests. */
   random?: () => number;
+  /**
+   * Keep the broker session (subscriptions, messages queued for the gateway) this long across
+   * disconnects; 0 = clean session on every connect (default 0).
+   */
+  sessionExpirySeconds?: number;
 }
 
 export interface ResolvedUplinkOptions {
@@ -62,6 +67,7 @@ export interface ResolvedUplinkOptions {
   presence: Required<PresenceOptions> | undefined;
   stopTimeoutMs: number;
   random: () => number;
+  sessionExpirySeconds: number;
 }
 
 export const UPLINK_DEFAULTS = {
@@ -117,5 +123,6 @@ export function resolveUplinkOptions(options: UplinkOptions): ResolvedUplinkOpti
           },
     stopTimeoutMs: options.stopTimeoutMs ?? UPLINK_DEFAULTS.stopTimeoutMs,
     random: options.random ?? Math.random,
+    sessionExpirySeconds: options.sessionExpirySeconds ?? 0,
   };
 }

@@ -11,7 +11,7 @@ import type { Outbox } from '../store/outbox.js';
 import { backoffDelay } from './backoff.js';
 import { connectOnce, type Connected } from './connect.js';
 import { newCounters, type UplinkCounters } from './counters.js';
-import { BrokerLink } from './link.js';
+import { BrokerLink, type MessageHandler } from './link.js';
 import { resolveUplinkOptions, type ResolvedUplinkOptions, type UplinkOptions } from './options.js';
 
 export type { UplinkOptions } from './options.js';
@@ -56,6 +56,8 @@ export class Uplink extends EventEmitter<UplinkEvents> {
   private readonly abortConnect = new AbortController();
   private cancelPause: (() => void) | undefined;
 
+  private messageHandler: MessageHandler = (_topic, _payload, _packet, done) => done();
+
   constructor(
     options: UplinkOptions,
     private readonly outbox: Outbox,
@@ -97,6 +99,14 @@ export class Uplink extends EventEmitter<UplinkEvents> {
   }
 
   /** Subscribe on the broker now (if connected) and again after every reconnect. */
+  /**
+   * Who takes broker messages. `done` tells the broker the message is delivered (PUBACK / PUBREC):
+   * call it once the message is safe. Without a handler messages are acknowledged at once.
+   */
+  handleMessages(handler: MessageHandler): void {
+    this.messageHandler = handler;
+  }
+
   async subscribe(filter: string, qos: QoS = 1): Promise<void> {
     this.subscriptions.set(filter, qos);
     await this.link?.subscribe(filter, qos);
@@ -154,7 +164,10 @@ export class Uplink extends EventEmitter<UplinkEvents> {
       highestSent: this.highestSent,
       subscriptions: this.subscriptions,
       logger: this.logger,
-      onMessage: (topic, payload, packet) => this.emit('message', topic, payload, packet),
+      onMessage: (topic, payload, packet, done) => {
+        this.emit('message', topic, payload, packet);
+        this.messageHandler(topic, payload, packet, done);
+      },
     });
     this.link = link;
     this.setState('connected', { broker: connected.url });

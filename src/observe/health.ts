@@ -1,0 +1,45 @@
+import type { OutboxStats } from '../store/outbox.js';
+import type { UplinkStats } from '../uplink/uplink.js';
+
+export interface OutboxQuota {
+  maxMessages: number;
+  maxBytes: number;
+}
+
+export type Health = { ok: true } | { ok: false; reason: string };
+
+/** Above this share of its quota, an outbox that is not draining makes the bridge unhealthy. */
+export const OUTBOX_UNHEALTHY_FILL = 0.9;
+
+/**
+ * The /healthz rule. Healthy when the gateway accepts MQTT-SN traffic AND either the uplink is
+ * connected or the outbox is below 90% of its quota (messages and bytes alike).
+ *
+ * A broker outage alone is not a failure: buffering through it is the bridge's job. It becomes one when
+ * the buffer is about to run out, because from then on messages are refused or dropped.
+ */
+export function checkHealth(input: {
+  accepting: boolean;
+  uplink: Pick<UplinkStats, 'state'>;
+  outbox: Pick<OutboxStats, 'messages' | 'bytes'>;
+  quota: OutboxQuota;
+}): Health {
+  if (!input.accepting) return { ok: false, reason: 'gateway is not accepting MQTT-SN traffic' };
+  if (input.uplink.state === 'connected') return { ok: true };
+  const fill = outboxFill(input.outbox, input.quota);
+  if (fill < OUTBOX_UNHEALTHY_FILL) return { ok: true };
+  const { messages, bytes } = input.outbox;
+  return {
+    ok: false,
+    reason:
+      `uplink ${input.uplink.state} and outbox at ${Math.floor(fill * 100)}% of its quota ` +
+      `(${messages} of ${input.quota.maxMessages} messages, ${bytes} of ${input.quota.maxBytes} bytes)`,
+  };
+}
+
+/** The larger of the message and byte fill ratios (0..1). */
+export function outboxFill(outbox: Pick<OutboxStats, 'messages' | 'bytes'>, quota: OutboxQuota): number {
+  const byMessages = quota.maxMessages > 0 ? outbox.messages / quota.maxMessages : 0;
+  const byBytes = quota.maxBytes > 0 ? outbox.bytes / quota.maxBytes : 0;
+  return Math.max(byMessages, byBytes);
+}

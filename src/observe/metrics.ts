@@ -1,0 +1,288 @@
+/**
+ * The Prometheus metrics, all read from a BridgeView when /metrics is scraped. One snapshot is taken
+ * per scrape so the numbers of one response agree with each other.
+ */
+import { collectDefaultMetrics, Registry } from 'prom-client';
+import type { SessionState } from '../gateway/session.js';
+import { LATENCY_BUCKETS_MS, type GatewayStats } from '../gateway/stats.js';
+import type { OutboxStats } from '../store/outbox.js';
+import type { UplinkState, UplinkStats } from '../uplink/uplink.js';
+import type { OutboxQuota } from './health.js';
+import { Mirror } from './prom-mirror.js';
+import type { BridgeView } from './view.js';
+
+export interface MetricsOptions {
+  view: BridgeView;
+  /** Messages acknowledged by the broker per second, recently (see AckRate). */
+  replayRate: () => number;
+  outboxQuota?: OutboxQuota;
+  /** Also export prom-client's process and Node.js metrics (RSS, CPU, heap, event loop lag). */
+  processMetrics?: boolean;
+  /** Wall clock, for the age of the oldest outbox entry. */
+  now?: () => number;
+}
+
+export interface BridgeMetrics {
+  readonly contentType: string;
+  /** The Prometheus text exposition of everything, as of now. */
+  render(): Promise<string>;
+}
+
+interface Snapshot {
+  gateway: GatewayStats;
+  outbox: OutboxStats;
+  uplink: UplinkStats;
+  devicesByState: Record<SessionState, number>;
+  now: number;
+}
+
+const LATENCY_BUCKETS_SECONDS = LATENCY_BUCKETS_MS.map((ms) => ms / 1000);
+
+export function createMetrics({
+  view,
+  replayRate,
+  outboxQuota,
+  processMetrics = true,
+  now = Date.now,
+}: MetricsOptions): BridgeMetrics {
+  const registry = new Registry();
+  let snapshot = takeSnapshot(view, now());
+  const metric = new Mirror<Snapshot>(registry, () => snapshot);
+
+  metric.gauge('mqttsn_build_info', 'Always 1; the version label says which mqttsn-bridge runs.', () => 1, {
+    version: view.version,
+  });
+  defineDeviceMetrics(metric);
+  defineOutboxMetrics(metric, outboxQuota);
+  defineUplinkMetrics(metric, replayRate);
+  if (processMetrics) collectDefaultMetrics({ register: registry });
+
+  return {
+    contentType: registry.contentType,
+    render() {
+      snapshot = takeSnapshot(view, now());
+      return registry.metrics();
+    },
+  };
+}
+
+function takeSnapshot(view: BridgeView, now: number): Snapshot {
+  const devicesByState: Record<SessionState, number> = {
+    active: 0,
+    asleep: 0,
+    awake: 0,
+    connecting: 0,
+    disconnected: 0,
+    lost: 0,
+  };
+  for (const device of view.devices()) devicesByState[device.state]++;
+  return { gateway: view.gateway(), outbox: view.outbox(), uplink: view.uplink(), devicesByState, now };
+}
+
+function defineDeviceMetrics(metric: Mirror<Snapshot>): void {
+  metric.labeledGauge('mqttsn_devices', 'Devices known to the gateway, by session state.', 'state', (s) => ({
+    ...s.devicesByState,
+  }));
+  metric.labeledCounter(
+    'mqttsn_device_messages_received_total',
+    'PUBLISH messages received from devices, by the QoS the device used (-1, 0, 1, 2).',
+    'qos',
+    (s) => ({
+      '-1': s.gateway.publishIn[0]!,
+      0: s.gateway.publishIn[1]!,
+      1: s.gateway.publishIn[2]!,
+      2: s.gateway.publishIn[3]!,
+    }),
+  );
+  metric.counter(
+    'mqttsn_device_connects_total',
+    'CONNECTs accepted from devices.',
+    (s) => s.gateway.connects,
+  );
+  metric.counter(
+    'mqttsn_datagrams_received_total',
+    'UDP datagrams received from devices.',
+    (s) => s.gateway.datagramsIn,
+  );
+  metric.counter(
+    'mqttsn_datagrams_sent_total',
+    'UDP datagrams sent to devices.',
+    (s) => s.gateway.datagramsOut,
+  );
+  metric.counter(
+    'mqttsn_send_errors_total',
+    'UDP datagrams that could not be sent.',
+    (s) => s.gateway.sendErrors,
+  );
+  metric.counter(
+    'mqttsn_malformed_datagrams_total',
+    'Datagrams that are not valid MQTT-SN (dropped).',
+    (s) => s.gateway.malformed,
+  );
+  metric.counter(
+    'mqttsn_unexpected_packets_total',
+    'Valid packets not acceptable from that sender or in its session state (e.g. PUBLISH before CONNECT).',
+    (s) => s.gateway.unexpected,
+  );
+  metric.counter(
+    'mqttsn_oversized_packets_total',
+    'Packets larger than the configured size limit (refused).',
+    (s) => s.gateway.oversized,
+  );
+  metric.counter(
+    'mqttsn_handler_errors_total',
+    'Packets whose handling failed with an internal error (a bug: see the error log).',
+    (s) => s.gateway.handlerErrors,
+  );
+  metric.counter(
+    'mqttsn_duplicate_publishes_total',
+    'Device retransmissions of a message already stored: acknowledged again, not stored twice.',
+    (s) => s.gateway.duplicates,
+  );
+  metric.labeledCounter(
+    'mqttsn_publishes_refused_total',
+    'Device messages refused, by the MQTT-SN return code sent back.',
+    'return_code',
+    (s) => ({
+      congestion: s.gateway.rejectedCongestion,
+      invalid_topic_id: s.gateway.rejectedInvalidTopic,
+      not_supported: s.gateway.rejectedNotSupported,
+    }),
+  );
+  metric.labeledCounter(
+    'mqttsn_messages_dropped_total',
+    'Messages lost on the way to the broker, by reason: uplink_down and outbox_full (QoS 0/-1 at ' +
+      'arrival), quota (oldest dropped for room), ttl (expired), invalid_record (unreadable on disk), ' +
+      'broker_rejected (refused by the broker).',
+    'reason',
+    (s) => ({
+      uplink_down: s.gateway.droppedWhileDown,
+      outbox_full: s.gateway.droppedFull,
+      quota: s.outbox.dropped.quota,
+      ttl: s.outbox.dropped.ttl,
+      invalid_record: s.outbox.dropped.invalid,
+      broker_rejected: s.uplink.brokerRejected,
+    }),
+  );
+  metric.counter(
+    'mqttsn_wills_published_total',
+    'Device wills published after a device was lost.',
+    (s) => s.gateway.willsPublished,
+  );
+  metric.counter(
+    'mqttsn_sessions_lost_total',
+    'Device sessions ended because the device went silent past its keep-alive or sleep time.',
+    (s) => s.gateway.sessionsLost,
+  );
+  metric.histogram(
+    'mqttsn_puback_latency_seconds',
+    'Time from a device QoS 1/2 PUBLISH to its PUBACK/PUBREC: mostly waiting for the synced disk write.',
+    LATENCY_BUCKETS_SECONDS,
+    (s) => ({
+      perBucket: s.gateway.pubackLatencyBuckets,
+      sum: s.gateway.pubackLatencySumMs / 1000,
+      count: s.gateway.pubackLatencyCount,
+    }),
+  );
+}
+
+function defineOutboxMetrics(metric: Mirror<Snapshot>, quota: OutboxQuota | undefined): void {
+  metric.gauge(
+    'mqttsn_outbox_messages',
+    'Messages stored on disk waiting for the broker (the backlog).',
+    (s) => s.outbox.messages,
+  );
+  metric.gauge('mqttsn_outbox_bytes', 'Bytes of the messages waiting for the broker.', (s) => s.outbox.bytes);
+  metric.gauge(
+    'mqttsn_outbox_oldest_age_seconds',
+    'Age of the oldest message waiting for the broker; 0 when the outbox is empty.',
+    (s) => (s.outbox.oldestReceivedAt === null ? 0 : Math.max(0, (s.now - s.outbox.oldestReceivedAt) / 1000)),
+  );
+  if (quota !== undefined) {
+    metric.gauge(
+      'mqttsn_outbox_quota_messages',
+      'Most messages the outbox keeps before its full policy applies.',
+      () => quota.maxMessages,
+    );
+    metric.gauge(
+      'mqttsn_outbox_quota_bytes',
+      'Most bytes the outbox keeps before its full policy applies.',
+      () => quota.maxBytes,
+    );
+  }
+  metric.counter('mqttsn_outbox_appended_total', 'Messages stored in the outbox.', (s) => s.outbox.appended);
+  metric.counter(
+    'mqttsn_outbox_acked_total',
+    'Outbox messages removed because the broker acknowledged them.',
+    (s) => s.outbox.acked,
+  );
+  metric.counter(
+    'mqttsn_outbox_batches_total',
+    'Batched writes to LevelDB (group commit).',
+    (s) => s.outbox.batches,
+  );
+  metric.counter(
+    'mqttsn_outbox_sync_batches_total',
+    'Batched writes that were synced to disk (fsync).',
+    (s) => s.outbox.syncBatches,
+  );
+  metric.counter(
+    'mqttsn_outbox_write_errors_total',
+    'Failed batch writes: the messages were not stored and devices got no PUBACK. Check the disk.',
+    (s) => s.outbox.writeErrors,
+  );
+}
+
+function defineUplinkMetrics(metric: Mirror<Snapshot>, replayRate: () => number): void {
+  metric.labeledGauge(
+    'mqttsn_uplink_state',
+    'Broker connection state: 1 for the current state, 0 for the others.',
+    'state',
+    (s) => {
+      const states: Record<UplinkState, number> = { connected: 0, connecting: 0, disconnected: 0 };
+      states[s.uplink.state] = 1;
+      return states;
+    },
+  );
+  metric.counter(
+    'mqttsn_uplink_reconnects_total',
+    'Broker connections established after the first one.',
+    (s) => s.uplink.reconnects,
+  );
+  metric.counter(
+    'mqttsn_uplink_connect_failures_total',
+    'Failed connection attempts, one per broker tried.',
+    (s) => s.uplink.connectFailures,
+  );
+  metric.counter(
+    'mqttsn_uplink_published_total',
+    'PUBLISHes sent to the broker, re-sends included.',
+    (s) => s.uplink.published,
+  );
+  metric.counter('mqttsn_uplink_acked_total', 'PUBACKs received from the broker.', (s) => s.uplink.acked);
+  metric.counter(
+    'mqttsn_uplink_resent_total',
+    'Messages sent to the broker again after a reconnect: possible duplicates downstream.',
+    (s) => s.uplink.resent,
+  );
+  metric.counter(
+    'mqttsn_uplink_ack_timeouts_total',
+    'Broker connections dropped because a PUBACK took longer than the keep-alive.',
+    (s) => s.uplink.ackTimeouts,
+  );
+  metric.gauge(
+    'mqttsn_uplink_inflight',
+    "PUBLISHes sent and waiting for the broker's PUBACK.",
+    (s) => s.uplink.inflight,
+  );
+  metric.gauge(
+    'mqttsn_uplink_window',
+    'Most PUBLISHes in flight at once on the current connection.',
+    (s) => s.uplink.window,
+  );
+  metric.gauge(
+    'mqttsn_replay_rate_messages_per_second',
+    'Messages the broker acknowledged per second over the last ~10 s: how fast a backlog drains.',
+    () => replayRate(),
+  );
+}

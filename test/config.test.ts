@@ -18,10 +18,31 @@ test('defaults need no configuration at all', async () => {
 test('flags override the environment, which overrides the file', async (t) => {
   const dir = withTempDir(t);
   const file = join(dir, 'bridge.yaml');
-  writeFileSync(file, 'dataDir: /from/file\nnamespace: "file/{clientId}/"\nbroker:\n  window: 8\n  urls: [mqtt://file:1883]\n');
+  writeFileSync(
+    file,
+    'dataDir: /from/file\nnamespace: "file/{clientId}/"\nbroker:\n  window: 8\n  urls: [mqtt://file:1883]\n',
+  );
   const config = await loadConfig({
-    argv: ['--config', file, '--namespace', 'flag/{clientId}/', '--broker', 'mqtt://a:1', '--broker', 'mqtt://b:2', '--no-buffer-qos0', '--predefined', '3=x/y', '--predefined', 'dev:4=z'],
-    env: { MQTTSN_BRIDGE_NAMESPACE: 'env/{clientId}/', MQTTSN_BRIDGE_WINDOW: '16', MQTTSN_BRIDGE_DATA_DIR: '/from/env' },
+    argv: [
+      '--config',
+      file,
+      '--namespace',
+      'flag/{clientId}/',
+      '--broker',
+      'mqtt://a:1',
+      '--broker',
+      'mqtt://b:2',
+      '--no-buffer-qos0',
+      '--predefined',
+      '3=x/y',
+      '--predefined',
+      'dev:4=z',
+    ],
+    env: {
+      MQTTSN_BRIDGE_NAMESPACE: 'env/{clientId}/',
+      MQTTSN_BRIDGE_WINDOW: '16',
+      MQTTSN_BRIDGE_DATA_DIR: '/from/env',
+    },
   });
   assert.equal(config.namespace, 'flag/{clientId}/');
   assert.equal(config.dataDir, '/from/env');
@@ -46,7 +67,11 @@ test('errors name the key, the value, where it came from and what was expected',
   await reject(['--window', '0'], {}, /broker\.window = 0 \(from --window\): Too small/);
   await reject(['--broker', 'http://x'], {}, /broker\.urls.*mqtt:\/\//);
   await reject(['--outbox-policy', 'drop-newest'], {}, /outbox\.policy = "drop-newest".*reject.*drop-oldest/);
-  await reject([], { MQTTSN_BRIDGE_MAX_CLIENTS: '-1' }, /limits\.maxClients = -1 \(from MQTTSN_BRIDGE_MAX_CLIENTS\)/);
+  await reject(
+    [],
+    { MQTTSN_BRIDGE_MAX_CLIENTS: '-1' },
+    /limits\.maxClients = -1 \(from MQTTSN_BRIDGE_MAX_CLIENTS\)/,
+  );
   await reject(['--listen', 'nowhere'], {}, /HOST:PORT/);
   await reject(['--namespace', 'x/{client}/'], {}, /namespace/);
   await reject(['--predefined', 'one=a'], {}, /--predefined: topic id must be an integer/);
@@ -65,12 +90,24 @@ test('unknown flags are refused with a suggestion', () => {
 });
 
 const cli = (args: string[]): ReturnType<typeof spawnSync> =>
-  spawnSync(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], { encoding: 'utf8', env: { ...process.env, MQTTSN_BRIDGE_LOG_LEVEL: 'silent' } });
+  spawnSync(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, MQTTSN_BRIDGE_LOG_LEVEL: 'silent' },
+  });
 
 test('the command line: --help teaches, a bad flag exits non-zero with a message, check-config masks secrets', (t) => {
   const help = cli(['--help']);
   assert.equal(help.status, 0);
-  for (const flag of ['--broker', '--listen', '--data-dir', '--namespace', '--predefined', '--config', '--log-level', 'MQTTSN_BRIDGE_BROKER']) {
+  for (const flag of [
+    '--broker',
+    '--listen',
+    '--data-dir',
+    '--namespace',
+    '--predefined',
+    '--config',
+    '--log-level',
+    'MQTTSN_BRIDGE_BROKER',
+  ]) {
     assert.ok(String(help.stdout).includes(flag), `--help mentions ${flag}`);
   }
   const bad = cli(['--window', 'x']);
@@ -84,4 +121,37 @@ test('the command line: --help teaches, a bad flag exits non-zero with a message
   assert.equal(checked.status, 0, String(checked.stderr));
   assert.ok(!String(checked.stdout).includes('hunter2'), 'secrets masked');
   assert.equal(JSON.parse(String(checked.stdout)).broker.password, '********');
+});
+
+test('every setting in the schema has a flag, an environment variable and --help text', async () => {
+  const { settings } = await import('../src/config/settings.js');
+  const config = await loadConfig({
+    argv: ['--advertise', '127.0.0.1:1', '--metrics', '127.0.0.1:0'],
+    env: {},
+  });
+  const leaves = (value: unknown, prefix = ''): string[] =>
+    value !== null && typeof value === 'object' && !Array.isArray(value)
+      ? Object.entries(value).flatMap(([k, v]) => leaves(v, prefix ? `${prefix}.${k}` : k))
+      : [prefix];
+  // Optional keys without a default do not appear in the parsed config; list them explicitly.
+  const optional = [
+    'broker.clientId',
+    'broker.username',
+    'broker.password',
+    'broker.ca',
+    'broker.cert',
+    'broker.key',
+  ];
+  const schemaPaths = new Set([...leaves(config), ...optional]);
+  const documented = new Set(settings.map((s) => s.path));
+  assert.deepEqual(
+    [...schemaPaths].filter((p) => !documented.has(p)),
+    [],
+    'settings without a flag',
+  );
+  assert.deepEqual(
+    [...documented].filter((p) => !schemaPaths.has(p)),
+    [],
+    'flags without a setting',
+  );
 });

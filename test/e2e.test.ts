@@ -3,6 +3,7 @@ import { test, type TestContext } from 'node:test';
 import { ReturnCode } from '../src/codec/constants.js';
 import {
   collect,
+  publishTo,
   MqttSnTestClient,
   requireMosquitto,
   sleep,
@@ -355,3 +356,93 @@ test('MQTT 3.1.1 to aedes; SIGTERM shuts down cleanly: exit 0, presence offline'
 function onlySeq(collector: Collector): CollectedMessage[] {
   return collector.messages.filter((m) => m.topic.endsWith('/seq'));
 }
+
+/** The status API of a gateway started with --metrics 127.0.0.1:0 (the port is read from its log). */
+async function statusOf(
+  gw: GatewayProcess,
+): Promise<{ devices: { shown: Array<{ clientId: string; state: string; queued: number }> } }> {
+  const url = /"url":"(http:\/\/127\.0\.0\.1:\d+\/)"/.exec(gw.output())?.[1];
+  assert.ok(url, 'the gateway logged its status page address');
+  return (await fetch(`${url}api/status`)).json() as never;
+}
+
+async function queuedFor(gw: GatewayProcess, clientId: string): Promise<number> {
+  const status = await statusOf(gw);
+  return status.devices.shown.find((d) => d.clientId === clientId)?.queued ?? -1;
+}
+
+test('a sleeping device’s buffered commands survive a gateway SIGKILL and arrive when it wakes', async (t) => {
+  if (!requireMosquitto(t)) return;
+  const mosquitto = await startMosquitto();
+  t.after(() => mosquitto.stop());
+  const collector = await collect(mosquitto.url, 'mqttsn/$gateway/#', { protocolVersion: 5 });
+  t.after(() => collector.close());
+  const gw = await gatewayFor(t, mosquitto.url, ['--metrics', '127.0.0.1:0']);
+  await waitOnline(collector);
+  const dev = await MqttSnTestClient.create({ gatewayPort: gw.udpPort });
+  t.after(() => dev.close());
+  await dev.connect({ clientId: 'nightowl', cleanSession: false, duration: 60 });
+  await dev.send({
+    type: 'SUBSCRIBE',
+    dup: false,
+    qos: 1,
+    msgId: 1,
+    topicIdType: 'normal',
+    topicName: 'cmd/#',
+  });
+  await dev.next('SUBACK');
+  await dev.disconnect(600);
+  for (let i = 0; i < 3; i++)
+    await publishTo(mosquitto.url, `mqttsn/nightowl/cmd/${i}`, `command ${i}`, { qos: 1 });
+  await waitUntil(async () => (await queuedFor(gw, 'nightowl')) === 3, {
+    description: 'three commands parked',
+  });
+
+  assert.equal(await gw.signal('SIGKILL'), null);
+  await gw.restart();
+  await waitOnline(collector);
+  await dev.send({ type: 'PINGREQ', clientId: 'nightowl' });
+  const got: string[] = [];
+  for (let i = 0; i < 3; i++) {
+    const p = await dev.next((x) => x.type === 'REGISTER' || x.type === 'PUBLISH');
+    if (p.type === 'REGISTER') {
+      await dev.send({ type: 'REGACK', topicId: p.topicId, msgId: p.msgId, returnCode: 0 });
+      i--;
+      continue;
+    }
+    assert.ok(p.type === 'PUBLISH');
+    got.push(Buffer.from(p.data).toString());
+    await dev.send({ type: 'PUBACK', topicId: p.topicId, msgId: p.msgId, returnCode: 0 });
+  }
+  assert.deepEqual(got, ['command 0', 'command 1', 'command 2']);
+  await dev.next('PINGRESP');
+});
+
+test('commands published while the gateway is disconnected wait at the broker (persistent session)', async (t) => {
+  if (!requireMosquitto(t)) return;
+  const mosquitto = await startMosquitto();
+  t.after(() => mosquitto.stop());
+  const proxy = await startFaultProxy(mosquitto.port);
+  t.after(() => proxy.close());
+  const collector = await collect(mosquitto.url, 'mqttsn/$gateway/#', { protocolVersion: 5 });
+  t.after(() => collector.close());
+  const gw = await gatewayFor(t, proxy.url);
+  await waitOnline(collector);
+  const dev = await device(t, gw, 'listener');
+  await dev.send({
+    type: 'SUBSCRIBE',
+    dup: false,
+    qos: 1,
+    msgId: 1,
+    topicIdType: 'normal',
+    topicName: 'cmd',
+  });
+  await dev.next('SUBACK');
+  await sleep(200); // the broker subscription is in place
+  proxy.refuse(true);
+  proxy.cut();
+  await publishTo(mosquitto.url, 'mqttsn/listener/cmd', 'sent during the outage', { qos: 1 });
+  proxy.refuse(false);
+  const p = await dev.next('PUBLISH', 15_000);
+  assert.equal(Buffer.from(p.data).toString(), 'sent during the outage');
+});

@@ -1,6 +1,14 @@
 import type { Socket } from 'node:net';
-import mqtt, { type IClientOptions, type IConnackPacket, type MqttClient } from 'mqtt';
+import mqtt, { type IClientOptions, type IConnackPacket, type IPublishPacket, type MqttClient } from 'mqtt';
 import type { ResolvedUplinkOptions } from './options.js';
+
+/** A broker message; call `done` once it is safe for the broker to consider it delivered. */
+export type MessageHandler = (
+  topic: string,
+  payload: Buffer,
+  packet: IPublishPacket,
+  done: () => void,
+) => void;
 
 export interface Connected {
   client: MqttClient;
@@ -46,9 +54,21 @@ export function connectOnce(
   url: string,
   options: ResolvedUplinkOptions,
   signal: AbortSignal,
+  onMessage: MessageHandler,
 ): Promise<Connected> {
   return new Promise((resolve, reject) => {
     const client = mqtt.connect(url, clientOptions(options));
+    // QoS 1/2 reach the handler before MQTT.js sends PUBACK / PUBREC, so the broker is acknowledged
+    // only once the gateway has stored the message. Routing at PUBLISH time (not at PUBREL, where
+    // MQTT.js hands QoS 2 over) also survives a link lost mid QoS 2 exchange. Set on the client, not
+    // as an option (MQTT.js takes the option only for MQTT 5), before any packet can arrive: a
+    // persistent session delivers queued messages right after CONNACK.
+    client.options.customHandleAcks = (topic, message, packet, acknowledge) =>
+      onMessage(topic, message as Buffer, packet, () => acknowledge(0));
+    client.handleMessage = (packet, callback) => {
+      if (packet.qos === 0) onMessage(packet.topic, packet.payload as Buffer, packet, () => callback());
+      else callback();
+    };
     // Nagle would hold back small PUBLISHes behind unacknowledged ones (stalls of up to a delayed-ACK
     // timeout, 40 ms on Linux); MQTT.js leaves it on. The stream exists as soon as connect() returns.
     const socket = client.stream as Socket | undefined;

@@ -3,7 +3,7 @@
  * drain, and reports (once) when the connection is gone. A link is never reconnected: MQTT.js's own
  * copies of unacknowledged PUBLISHes die with it, so only the outbox decides what is sent again.
  */
-import type { IConnackPacket, IPublishPacket, MqttClient } from 'mqtt';
+import type { IConnackPacket, MqttClient } from 'mqtt';
 import type { QoS } from 'mqtt-packet';
 import type { Logger } from 'pino';
 import type { Outbox } from '../store/outbox.js';
@@ -18,16 +18,7 @@ export interface LinkContext {
   highestSent: { seq: number };
   subscriptions: ReadonlyMap<string, QoS>;
   logger: Logger;
-  /** A broker message; call `done` once it is safe for the broker to consider it delivered. */
-  onMessage: MessageHandler;
 }
-
-export type MessageHandler = (
-  topic: string,
-  payload: Buffer,
-  packet: IPublishPacket,
-  done: () => void,
-) => void;
 
 export class BrokerLink {
   /** Resolves with the reason once the connection is gone (never rejects). */
@@ -58,16 +49,6 @@ export class BrokerLink {
     client.on('close', () =>
       this.terminate(`connection closed${this.lastError ? `: ${this.lastError.message}` : ''}`),
     );
-    // QoS 1/2 go to the handler before MQTT.js sends PUBACK / PUBREC (customHandleAcks), so the
-    // broker is acknowledged only once the gateway has stored the message. Routing at PUBLISH time
-    // (not at PUBREL, where MQTT.js hands over QoS 2) also survives a link lost mid QoS 2 exchange.
-    client.options.customHandleAcks = (topic, message, packet, acknowledge) =>
-      context.onMessage(topic, message as Buffer, packet, () => acknowledge(0));
-    client.handleMessage = (packet, callback) => {
-      if (packet.qos === 0)
-        context.onMessage(packet.topic, packet.payload as Buffer, packet, () => callback());
-      else callback();
-    };
   }
 
   get inflight(): number {

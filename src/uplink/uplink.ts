@@ -9,9 +9,9 @@ import type { QoS } from 'mqtt-packet';
 import type { Logger } from 'pino';
 import type { Outbox } from '../store/outbox.js';
 import { backoffDelay } from './backoff.js';
-import { connectOnce, type Connected } from './connect.js';
+import { connectOnce, type Connected, type MessageHandler } from './connect.js';
 import { newCounters, type UplinkCounters } from './counters.js';
-import { BrokerLink, type MessageHandler } from './link.js';
+import { BrokerLink } from './link.js';
 import { resolveUplinkOptions, type ResolvedUplinkOptions, type UplinkOptions } from './options.js';
 
 export type { UplinkOptions } from './options.js';
@@ -57,6 +57,10 @@ export class Uplink extends EventEmitter<UplinkEvents> {
   private cancelPause: (() => void) | undefined;
 
   private messageHandler: MessageHandler = (_topic, _payload, _packet, done) => done();
+  private readonly onBrokerMessage: MessageHandler = (topic, payload, packet, done) => {
+    this.emit('message', topic, payload, packet);
+    this.messageHandler(topic, payload, packet, done);
+  };
 
   constructor(
     options: UplinkOptions,
@@ -164,10 +168,6 @@ export class Uplink extends EventEmitter<UplinkEvents> {
       highestSent: this.highestSent,
       subscriptions: this.subscriptions,
       logger: this.logger,
-      onMessage: (topic, payload, packet, done) => {
-        this.emit('message', topic, payload, packet);
-        this.messageHandler(topic, payload, packet, done);
-      },
     });
     this.link = link;
     this.setState('connected', { broker: connected.url });
@@ -183,7 +183,12 @@ export class Uplink extends EventEmitter<UplinkEvents> {
     for (const url of this.options.brokers) {
       if (this.stopping) return undefined;
       try {
-        const connected = await connectOnce(url, this.options, this.abortConnect.signal);
+        const connected = await connectOnce(
+          url,
+          this.options,
+          this.abortConnect.signal,
+          this.onBrokerMessage,
+        );
         if (failures.length > 0)
           this.logger.warn({ failures, broker: url }, 'uplink: connected after failures');
         return { ...connected, url };

@@ -17,6 +17,11 @@ const version = (
 const EMBEDDED_BROKER = { host: '127.0.0.1', port: 1883 };
 
 async function main(argv: string[]): Promise<number> {
+  if (argv[0] === 'pub' || argv[0] === 'sub') {
+    // The device-side client: loaded only when used.
+    const { runPub, runSub } = await import('./client/cli.js');
+    return (argv[0] === 'pub' ? runPub : runSub)(argv.slice(1));
+  }
   const commandLine = parseCommandLine(argv);
   if (commandLine.command === 'help') {
     process.stdout.write(`${helpText(version)}\n`);

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { test, type TestContext } from 'node:test';
 import { ReturnCode } from '../src/codec/constants.js';
 import {
@@ -445,4 +446,52 @@ test('commands published while the gateway is disconnected wait at the broker (p
   proxy.refuse(false);
   const p = await dev.next('PUBLISH', 15_000);
   assert.equal(Buffer.from(p.data).toString(), 'sent during the outage');
+});
+
+test('the device-side CLI end to end: `pub` reaches the broker, `sub` receives a command', async (t) => {
+  const broker = await startAedes();
+  t.after(() => broker.close());
+  const collector = await collect(broker.url, 'mqttsn/#', { protocolVersion: 4 });
+  t.after(() => collector.close());
+  const gw = await gatewayFor(t, broker.url, ['--mqtt-version', '4']);
+  await waitOnline(collector);
+  const cli = (args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> =>
+    new Promise((resolve) => {
+      const child = spawn(
+        process.execPath,
+        ['--import', 'tsx', 'src/cli.ts', ...args, '-p', String(gw.udpPort)],
+        {
+          stdio: ['ignore', 'pipe', 'pipe'],
+        },
+      );
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      child.on('exit', (code) => resolve({ code, stdout, stderr }));
+    });
+
+  const pub = await cli(['pub', '-i', 'cli-pub', '-q', '1', '-t', 'temp', '-m', '21.5']);
+  assert.equal(pub.code, 0, pub.stderr);
+  await waitUntil(() =>
+    collector.messages.some((m) => m.topic === 'mqttsn/cli-pub/temp' && m.payload.toString() === '21.5'),
+  );
+
+  const sub = cli(['sub', '-i', 'cli-sub', '-q', '1', '-t', 'cmd/#', '-v', '-C', '1', '--timeout', '1']);
+  // Publish until `sub` has its message and exits: it needs a moment to start and subscribe.
+  let subExited = false;
+  void sub.then(() => (subExited = true));
+  await waitUntil(
+    async () => {
+      if (!subExited) await publishTo(broker.url, 'mqttsn/cli-sub/cmd/led', 'on', { qos: 1 });
+      return subExited;
+    },
+    { timeoutMs: 15_000, intervalMs: 300, description: '`sub` to receive the command and exit' },
+  );
+  const received = await sub;
+  assert.equal(received.code, 0, received.stderr);
+  assert.equal(received.stdout.trim().split('\n')[0], 'cmd/led on');
+
+  const refused = await cli(['pub', '-i', 'bad/id', '-t', 'x', '-m', 'y']);
+  assert.equal(refused.code, 3, 'the gateway refused the client id: exit code 3');
 });

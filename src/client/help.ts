@@ -1,0 +1,123 @@
+/** --help of `mqttsn-bridge pub` and `mqttsn-bridge sub`: what they do, examples, every flag, exit codes. */
+
+/** A flag and its description; long-only flags line up with the long forms of the others. */
+const col = (flag: string, text: string): string =>
+  `  ${(flag.startsWith('--') ? `    ${flag}` : flag).padEnd(26)}${text}`.trimEnd();
+
+/** A command line, and what it does in a column of its own (or on the next line when it is long). */
+const example = (command: string, note: string): string[] =>
+  command.length < 52 ? [`  ${command.padEnd(54)}${note}`] : [`  ${command}`, `${''.padEnd(56)}${note}`];
+
+const connectionSection = (afterSleep: string): string[] => [
+  'Connection:',
+  col('-h, --host HOST', 'gateway host name or address (default 127.0.0.1; IPv6 when it resolves so)'),
+  col('-p, --port PORT', 'gateway UDP port (default 1883)'),
+  col('-i, --client-id ID', 'client id (default mqttsn-<pid>)'),
+  col('-k, --keepalive S', 'keep-alive in seconds, 0 = off (default 60): PINGREQ after S silent'),
+  col('', 'seconds; an unanswered PINGREQ ends the command with exit code 2'),
+  col('-c, --no-clean', 'CleanSession=0: the gateway keeps the session after we leave'),
+  col('-e, --sleep S', afterSleep),
+  col('--will-topic NAME', 'a will: published by the gateway if this client is lost'),
+  col('--will-message TEXT', 'the will payload (default empty)'),
+  col('--will-qos QOS', '0, 1 or 2 (default 0)'),
+  col('--will-retain', 'retain the will'),
+  col('--timeout S', 'T_retry: seconds to wait for an answer before sending again (default 3)'),
+  col('--retries N', 'N_retry: resends before giving up (default 3); DUP is set on resent'),
+  col('', 'PUBLISH and SUBSCRIBE'),
+  col('-d, --debug', 'trace every datagram in (<-) and out (->) on stderr, decoded'),
+  col('--help', 'this text (-h is the host, as in mqtt-sn-tools)'),
+];
+
+const exitCodes = (success: string): string[] => [
+  'Exit codes:',
+  `  0  ${success}`,
+  '  1  usage error, or a runtime error (the message says which)',
+  '  2  no answer from the gateway after every retry, or nothing listens at its address',
+  '  3  the gateway refused: CONNACK, REGACK, PUBACK or SUBACK with a return code other than 0;',
+  '     the message names it (1 congestion, 2 invalid topic id, 3 not supported)',
+];
+
+export const pubHelp = [
+  'mqttsn-bridge pub — publish to any MQTT-SN v1.2 gateway over UDP, as a device would',
+  '',
+  'Usage:',
+  '  mqttsn-bridge pub [options] (-t NAME | -T ID) (-m TEXT | -s | -l | -f FILE | -n)',
+  '',
+  'Connects, publishes, disconnects (or goes to sleep with -e). A topic name is REGISTERed for an id',
+  'first; a name of exactly two characters is a short topic (no REGISTER); -T is a predefined id.',
+  'QoS 1 waits for PUBACK, QoS 2 for PUBREC/PUBCOMP; QoS -1 sends a single PUBLISH without',
+  'connecting (predefined ids and short topics only) and never hears back.',
+  '',
+  'Examples:',
+  ...example('mqttsn-bridge pub -t temp -m 21.5', 'QoS 0 to the gateway on 127.0.0.1:1883'),
+  ...example('mqttsn-bridge pub -h 10.0.0.2 -p 10000 -q 1 -t line/7/temp -m 21.5', 'QoS 1, elsewhere'),
+  ...example('mqttsn-bridge pub -q -1 -T 5 -m overheat', 'no connection, predefined topic id 5'),
+  ...example('mqttsn-bridge pub -q 2 -t ab -m x -d', 'short topic "ab", packet trace on stderr'),
+  ...example('read-sensor | mqttsn-bridge pub -q 1 -t temp -l', 'one message per line of input'),
+  ...example(
+    'mqttsn-bridge pub -t temp -m 20 -e 300 --will-topic status --will-message offline',
+    'publish, then sleep 300 s; will if never back',
+  ),
+  '',
+  'Topic (one of):',
+  col('-t, --topic NAME', 'topic name; exactly two characters make it a short topic'),
+  col('-T, --topic-id ID', 'predefined topic id (1..65534), as configured on the gateway'),
+  col('--short', 'insist on a short topic (the name must be exactly 2 bytes)'),
+  '',
+  'Message (one of):',
+  col('-m, --message TEXT', 'this text'),
+  col('-s, --stdin', 'all of stdin as one message'),
+  col('-l, --lines', 'one message per line of stdin, in order, each acknowledged before the'),
+  col('', 'next at QoS 1/2; empty lines are empty messages; a last line without a'),
+  col('', 'newline is sent too'),
+  col('-f, --file FILE', "the file's bytes as one message"),
+  col('-n, --null', 'an empty message'),
+  '',
+  'Publishing:',
+  col('-q, --qos QOS', '-1, 0, 1 or 2 (default 0)'),
+  col('-r, --retain', 'ask for the message to be retained'),
+  '',
+  ...connectionSection('after publishing, sleep S seconds (DISCONNECT with a duration)'),
+  '',
+  ...exitCodes('published (at QoS 1 and 2: acknowledged by the gateway)'),
+].join('\n');
+
+export const subHelp = [
+  'mqttsn-bridge sub — subscribe at any MQTT-SN v1.2 gateway over UDP and print what arrives',
+  '',
+  'Usage:',
+  '  mqttsn-bridge sub [options] (-t NAME | -T ID)...',
+  '',
+  'Connects, subscribes to every -t/-T, then prints one message payload per line (with -v:',
+  '"topic payload") until -C messages have arrived or it is interrupted (Ctrl-C: clean DISCONNECT).',
+  'Names may be filters (+, #): the gateway REGISTERs each matching topic first and the client',
+  'acknowledges with REGACK. QoS 1 messages are answered with PUBACK, QoS 2 with PUBREC and, on',
+  'PUBREL, PUBCOMP; a repeated PUBLISH is acknowledged again but printed once.',
+  'With -e the client sleeps between wake-ups: it sends PINGREQ with its client id every',
+  '--wake-interval seconds, prints what the gateway buffered, and sleeps again on PINGRESP.',
+  '',
+  'Examples:',
+  ...example('mqttsn-bridge sub -t cmd/led', 'print payloads as they arrive'),
+  ...example("mqttsn-bridge sub -v -q 1 -t 'cmd/#' -T 5", 'a filter and predefined id 5, with topics'),
+  ...example('mqttsn-bridge sub -t cmd/led -C 1', 'wait for one message, then exit'),
+  ...example(
+    'mqttsn-bridge sub -c -i valve7 -t cmd -q 1 -e 60 --wake-interval 30',
+    'a sleeping device: collect every 30 s',
+  ),
+  '',
+  'Topics (each may repeat):',
+  col('-t, --topic NAME', 'topic name or filter; exactly two characters (no wildcard) make it'),
+  col('', 'a short topic'),
+  col('-T, --topic-id ID', 'predefined topic id (1..65534), printed with -v as the number'),
+  col('--short', 'insist on short topics (names of exactly 2 bytes)'),
+  '',
+  'Receiving:',
+  col('-q, --qos QOS', 'requested QoS: 0, 1 or 2 (default 0)'),
+  col('-C, --count N', 'exit after N messages; later ones are left unacknowledged'),
+  col('-v, --verbose', 'print "topic payload" (predefined ids as their number)'),
+  col('--wake-interval S', 'with -e: seconds between wake-ups (default: the sleep duration)'),
+  '',
+  ...connectionSection('sleep S seconds between wake-ups (DISCONNECT with a duration)'),
+  '',
+  ...exitCodes('received -C messages, or interrupted'),
+].join('\n');

@@ -1,11 +1,12 @@
 import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
+import { ConfigError } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { parseHostPort } from './config/schema.js';
 import { systemClock, type Clock } from './gateway/clock.js';
 import type { MessageSink } from './gateway/context.js';
-import { Gateway } from './gateway/gateway.js';
+import { Gateway, type GatewayConfig } from './gateway/gateway.js';
 import { describePeer } from './gateway/peer.js';
 import { History } from './observe/history.js';
 import type { RecentWarnings } from './observe/recent.js';
@@ -26,7 +27,7 @@ import { Uplink } from './uplink/uplink.js';
  */
 export class Bridge {
   private constructor(
-    readonly config: Config,
+    private config: Config,
     readonly gateway: Gateway,
     readonly outbox: Outbox,
     readonly uplink: Uplink,
@@ -91,21 +92,11 @@ export class Bridge {
       const writer = new BatchWriter(store);
       const gateway = new Gateway(
         {
+          ...liveGatewaySettings(config),
           gatewayId: config.gatewayId,
-          downlink: {
-            retryMs: config.downlink.retrySeconds * 1000,
-            maxRetries: config.downlink.maxRetries,
-            maxQueuedPerClient: config.downlink.maxQueuedPerClient,
-            policy: config.downlink.policy,
-            bufferQos0ForSleepers: config.downlink.bufferQos0ForSleepers,
-          },
           listen: config.listen.map((text) => parseHostPort(text)!),
-          limits: config.limits,
           anonymousClientId: config.anonymousClientId,
           namespace,
-          predefined: buildPredefined(
-            config.predefined.map((p) => ({ clientId: p.clientId, topicId: p.id, topic: p.topic })),
-          ),
           advertise: config.advertise && {
             ...parseHostPort(config.advertise.address)!,
             intervalSeconds: config.advertise.intervalSeconds,
@@ -152,6 +143,26 @@ export class Bridge {
   }
 
   /**
+   * SIGHUP: applies what can change while running (predefined topics, the allow-list, limits,
+   * downlink timings, the log level) and returns the settings that changed but need a restart.
+   */
+  reload(next: Config): { applied: string[]; needsRestart: string[] } {
+    const applied: string[] = [];
+    const needsRestart: string[] = [];
+    for (const key of Object.keys(next) as Array<keyof Config>) {
+      if (JSON.stringify(next[key]) === JSON.stringify(this.config[key])) continue;
+      (LIVE_SETTINGS.has(key) ? applied : needsRestart).push(key);
+    }
+    this.gateway.reconfigure(liveGatewaySettings(next));
+    this.log.level = next.logLevel;
+    this.config = {
+      ...this.config,
+      ...Object.fromEntries([...LIVE_SETTINGS].map((key) => [key, next[key]])),
+    };
+    return { applied, needsRestart };
+  }
+
+  /**
    * Graceful stop: no new datagrams, finish the commit under way (its PUBACKs still go out), close
    * the uplink cleanly, close the store.
    */
@@ -167,6 +178,28 @@ export class Bridge {
     await this.store.close();
     this.log.info('stopped');
   }
+}
+
+/** Settings a SIGHUP applies without a restart. */
+const LIVE_SETTINGS = new Set<keyof Config>(['predefined', 'allowClients', 'limits', 'downlink', 'logLevel']);
+
+function liveGatewaySettings(
+  config: Config,
+): Pick<GatewayConfig, 'predefined' | 'allowClients' | 'limits' | 'downlink'> {
+  return {
+    predefined: buildPredefined(
+      config.predefined.map((p) => ({ clientId: p.clientId, topicId: p.id, topic: p.topic })),
+    ),
+    allowClients: config.allowClients,
+    limits: config.limits,
+    downlink: {
+      retryMs: config.downlink.retrySeconds * 1000,
+      maxRetries: config.downlink.maxRetries,
+      maxQueuedPerClient: config.downlink.maxQueuedPerClient,
+      policy: config.downlink.policy,
+      bufferQos0ForSleepers: config.downlink.bufferQos0ForSleepers,
+    },
+  };
 }
 
 /** /metrics, /healthz and the status page, reading plain counters at scrape time. */
@@ -228,9 +261,10 @@ async function loadTls(
     try {
       return await readFile(file);
     } catch (err) {
-      throw new Error(`broker.${what}: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? err})`, {
-        cause: err,
-      });
+      // A configuration problem (exit code 2): retrying cannot help, so supervisors should not.
+      throw new ConfigError(
+        `broker.${what}: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? String(err)})`,
+      );
     }
   };
   return {

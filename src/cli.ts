@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { Bridge } from './bridge.js';
 import { helpText } from './config/help.js';
-import { ConfigError, loadConfig, parseCommandLine } from './config/load.js';
+import { ConfigError, loadConfig, parseCommandLine, type CommandLine } from './config/load.js';
 import type { Config } from './config/schema.js';
 import type { EmbeddedBroker } from './embedded-broker.js';
 import { createLogger } from './observe/logger.js';
@@ -37,10 +37,15 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const recent = new RecentWarnings();
-  return run(config, createLogger(config.logLevel, undefined, { recent }), recent);
+  return run(config, commandLine, createLogger(config.logLevel, undefined, { recent }), recent);
 }
 
-async function run(config: Config, log: Logger, recent: RecentWarnings): Promise<number> {
+async function run(
+  config: Config,
+  commandLine: CommandLine,
+  log: Logger,
+  recent: RecentWarnings,
+): Promise<number> {
   let embedded: EmbeddedBroker | undefined;
   let brokerUrls = config.broker.urls;
   if (brokerUrls.length === 0) {
@@ -79,6 +84,24 @@ async function run(config: Config, log: Logger, recent: RecentWarnings): Promise
     };
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
+    process.on('SIGHUP', () => {
+      loadConfig({ commandLine, env: process.env }).then(
+        (next) => {
+          const { applied, needsRestart } = bridge.reload(next);
+          log.info(
+            { applied },
+            applied.length > 0 ? 'configuration reloaded' : 'configuration reloaded: nothing changed',
+          );
+          if (needsRestart.length > 0)
+            log.warn({ needsRestart }, 'these settings changed but take effect only after a restart');
+        },
+        (err: unknown) =>
+          log.error(
+            { err: err instanceof Error ? err.message : String(err) },
+            'reload failed: keeping the current configuration',
+          ),
+      );
+    });
   });
 }
 

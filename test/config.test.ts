@@ -155,3 +155,11 @@ test('every setting in the schema has a flag, an environment variable and --help
     'flags without a setting',
   );
 });
+
+test('a predefined topic id defined twice is refused', async () => {
+  await assert.rejects(
+    loadConfig({ argv: ['--predefined', '3=a', '--predefined', '3=b'], env: {} }),
+    /predefined\.1\.id.*defined twice/,
+  );
+  await loadConfig({ argv: ['--predefined', '3=a', '--predefined', 'dev:3=b'], env: {} });
+});

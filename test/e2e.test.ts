@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { test, type TestContext } from 'node:test';
 import { ReturnCode } from '../src/codec/constants.js';
 import {
@@ -494,4 +495,68 @@ test('the device-side CLI end to end: `pub` reaches the broker, `sub` receives a
 
   const refused = await cli(['pub', '-i', 'bad/id', '-t', 'x', '-m', 'y']);
   assert.equal(refused.code, 3, 'the gateway refused the client id: exit code 3');
+});
+
+test('SIGHUP reloads predefined topics, the allow-list and the log level; a bad file keeps the old configuration', async (t) => {
+  const broker = await startAedes();
+  t.after(() => broker.close());
+  const collector = await collect(broker.url, ['mqttsn/#', 'site/#'], { protocolVersion: 4 });
+  t.after(() => collector.close());
+  const file = `${withTempDir(t, 'mqttsn-hup-')}/bridge.yaml`;
+  writeFileSync(file, 'predefined:\n  - { id: 1, topic: site/old }\nallowClients: ["sensor-*"]\n');
+  const gw = await gatewayFor(t, broker.url, ['--mqtt-version', '4', '--config', file]);
+  await waitOnline(collector);
+  const dev = await MqttSnTestClient.create({ gatewayPort: gw.udpPort });
+  t.after(() => dev.close());
+  assert.equal(
+    (await dev.connect({ clientId: 'intruder' })).returnCode,
+    ReturnCode.NOT_SUPPORTED,
+    'not in the allow-list',
+  );
+  assert.equal((await dev.connect({ clientId: 'sensor-1' })).returnCode, ReturnCode.ACCEPTED);
+  await dev.publish({ topicId: 1, topicIdType: 'predefined', qos: 1, data: 'before' });
+  await waitUntil(() => collector.messages.some((m) => m.topic === 'site/old'));
+
+  writeFileSync(
+    file,
+    [
+      'predefined:',
+      '  - { id: 1, topic: site/new }',
+      'allowClients: []',
+      'limits: { maxClients: 50 }',
+      'namespace: "other/{clientId}/"',
+      '',
+    ].join('\n'),
+  );
+  const reloaded = gw.output().length;
+  gw.notify('SIGHUP');
+  await waitUntil(() => gw.output().slice(reloaded).includes('configuration reloaded'), {
+    description: 'reload logged',
+  });
+  assert.match(gw.output().slice(reloaded), /"applied":\["predefined","allowClients","limits"\]/);
+  // Flags and environment variables still win over the file; a namespace change waits for a restart.
+  await waitUntil(() => gw.output().slice(reloaded).includes('"needsRestart":["namespace"]'), {
+    description: 'restart-needed warning',
+  });
+  await dev.publish({ topicId: 1, topicIdType: 'predefined', qos: 1, data: 'after' });
+  await waitUntil(() => collector.messages.some((m) => m.topic === 'site/new'));
+  const other = await MqttSnTestClient.create({ gatewayPort: gw.udpPort });
+  t.after(() => other.close());
+  assert.equal(
+    (await other.connect({ clientId: 'intruder' })).returnCode,
+    ReturnCode.ACCEPTED,
+    'allow-list cleared',
+  );
+
+  writeFileSync(file, 'predefined: [ { id: "x" } ]\n');
+  const broken = gw.output().length;
+  gw.notify('SIGHUP');
+  await waitUntil(() => gw.output().slice(broken).includes('reload failed'), {
+    description: 'bad reload logged',
+  });
+  assert.match(gw.output().slice(broken), /keeping the current configuration/);
+  await dev.publish({ topicId: 1, topicIdType: 'predefined', qos: 1, data: 'still' });
+  await waitUntil(() =>
+    collector.messages.some((m) => m.topic === 'site/new' && m.payload.toString() === 'still'),
+  );
 });

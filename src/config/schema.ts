@@ -36,7 +36,25 @@ export const configSchema = z.strictObject({
     })
     .default('mqttsn/{clientId}/'),
   anonymousClientId: z.string().min(1).default('$anonymous'),
-  predefined: z.array(predefinedTopic).default([]),
+  predefined: z
+    .array(predefinedTopic)
+    .default([])
+    .superRefine((entries, ctx) => {
+      const seen = new Set<string>();
+      for (const [i, entry] of entries.entries()) {
+        const key = `${entry.clientId ?? '*'}:${entry.id}`;
+        if (seen.has(key)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: [i, 'id'],
+            message: `topic id ${entry.id} is defined twice${entry.clientId ? ` for client ${entry.clientId}` : ''}`,
+          });
+        }
+        seen.add(key);
+      }
+    }),
+  /** Client ids allowed to connect: exact ids or prefixes ending in '*'. Empty: everyone. */
+  allowClients: z.array(z.string().min(1)).default([]),
   /** HTTP address for /metrics, /healthz and the status page; off when absent. */
   metrics: hostPort.optional(),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

@@ -319,6 +319,14 @@ export const settings: readonly Setting[] = [
     arg: 'HOST:PORT',
     help: 'serve Prometheus /metrics, /healthz and the status page here (off by default), e.g. 0.0.0.0:9100',
   },
+  {
+    section: 'Device side',
+    path: 'allowClients',
+    flag: 'allow-client',
+    kind: 'list',
+    arg: 'ID|PREFIX*',
+    help: 'only these client ids may connect (repeatable; a trailing * matches a prefix); default: all',
+  },
 ];
 
 /** MQTTSN_BRIDGE_ + the flag name in upper snake case, e.g. MQTTSN_BRIDGE_OUTBOX_MAX_MESSAGES. */

@@ -48,6 +48,8 @@ export interface GatewayOptions {
   /** Client id used to name QoS −1 messages from senders without a session. */
   anonymousClientId: string;
   downlink: DownlinkOptions;
+  /** Client ids allowed to CONNECT: exact ids, or prefixes ending in '*'. Empty: everyone. */
+  allowClients: readonly string[];
 }
 
 /** The broker side of subscriptions (the uplink, wired in bridge.ts). */

@@ -39,7 +39,11 @@ export class Delivery {
         this.ctx.stats.downlinkDropped++;
         if (victim !== message) session.outgoing.splice(session.outgoing.indexOf(victim), 1);
         if (victim.seq > 0) this.store.delete(session.clientId, victim.seq);
-        this.ctx.warn.warn(`downlink-full|${session.clientId}`, { clientId: session.clientId, max: this.options.maxQueuedPerClient, policy: this.options.policy }, 'downlink queue full: message dropped');
+        this.ctx.warn.warn(
+          `downlink-full|${session.clientId}`,
+          { clientId: session.clientId, max: this.options.maxQueuedPerClient, policy: this.options.policy },
+          'downlink queue full: message dropped',
+        );
         if (victim === message) return;
       }
     }
@@ -71,12 +75,27 @@ export class Delivery {
       if (known === undefined || !session.knownTopicIds.has(known)) {
         const id = known ?? session.topics.register(name);
         if (id === undefined) {
-          this.ctx.warn.warn(`downlink-topics-full|${session.clientId}`, { clientId: session.clientId, topic: message.topic }, 'no topic id left for a downlink message: dropped');
+          this.ctx.warn.warn(
+            `downlink-topics-full|${session.clientId}`,
+            { clientId: session.clientId, topic: message.topic },
+            'no topic id left for a downlink message: dropped',
+          );
           this.finish(session, message);
           return;
         }
-        this.begin(session, { message, phase: 'register', msgId: session.nextMsgId(), topicId: id, attempts: 0 });
-        this.ctx.send(session.peer, { type: 'REGISTER', topicId: id, msgId: session.inflight!.msgId, topicName: name });
+        this.begin(session, {
+          message,
+          phase: 'register',
+          msgId: session.nextMsgId(),
+          topicId: id,
+          attempts: 0,
+        });
+        this.ctx.send(session.peer, {
+          type: 'REGISTER',
+          topicId: id,
+          msgId: session.inflight!.msgId,
+          topicName: name,
+        });
         return;
       }
       topicId = known;
@@ -85,7 +104,12 @@ export class Delivery {
   }
 
   private sendPublish(session: Session, message: DownlinkMessage, topicId: number, dup: boolean): void {
-    const msgId = message.qos === 0 ? 0 : session.inflight?.phase === 'publish' ? session.inflight.msgId : session.nextMsgId();
+    const msgId =
+      message.qos === 0
+        ? 0
+        : session.inflight?.phase === 'publish'
+          ? session.inflight.msgId
+          : session.nextMsgId();
     this.ctx.send(session.peer, {
       type: 'PUBLISH',
       dup,
@@ -138,7 +162,10 @@ export class Delivery {
       this.sendPublish(session, message, inflight.topicId, false);
     } else {
       session.topics.forget(this.deviceTopicName(session, message.topic));
-      session.log.warn({ topic: message.topic, returnCode: packet.returnCode }, 'device refused REGISTER: message dropped');
+      session.log.warn(
+        { topic: message.topic, returnCode: packet.returnCode },
+        'device refused REGISTER: message dropped',
+      );
       this.ctx.stats.downlinkDropped++;
       this.finish(session, message);
     }
@@ -161,7 +188,10 @@ export class Delivery {
     if (packet.returnCode === ReturnCode.ACCEPTED) this.ctx.stats.downlinkDelivered++;
     else {
       this.ctx.stats.downlinkDropped++;
-      session.log.warn({ topic: message.topic, returnCode: packet.returnCode }, 'device refused a downlink PUBLISH: dropped');
+      session.log.warn(
+        { topic: message.topic, returnCode: packet.returnCode },
+        'device refused a downlink PUBLISH: dropped',
+      );
     }
     this.finish(session, message);
     this.pump(session);
@@ -170,7 +200,12 @@ export class Delivery {
 
   onPubrec(session: Session, packet: MsgIdPacket): boolean {
     const inflight = session.inflight;
-    if (!inflight || inflight.msgId !== packet.msgId || (inflight.phase !== 'publish' && inflight.phase !== 'pubrel')) return false;
+    if (
+      !inflight ||
+      inflight.msgId !== packet.msgId ||
+      (inflight.phase !== 'publish' && inflight.phase !== 'pubrel')
+    )
+      return false;
     inflight.phase = 'pubrel';
     inflight.attempts = 0;
     session.retry.deadline = this.ctx.clock.now() + this.options.retryMs;
@@ -194,7 +229,10 @@ export class Delivery {
     if (!inflight || !(session.state === 'active' || session.state === 'awake')) return;
     if (inflight.attempts >= this.options.maxRetries) {
       session.inflight = undefined;
-      this.ctx.lose(session, `no answer to ${inflight.phase.toUpperCase()} after ${this.options.maxRetries} retries`);
+      this.ctx.lose(
+        session,
+        `no answer to ${inflight.phase.toUpperCase()} after ${this.options.maxRetries} retries`,
+      );
       return;
     }
     inflight.attempts++;
@@ -202,7 +240,12 @@ export class Delivery {
     session.retry.deadline = this.ctx.clock.now() + this.options.retryMs;
     this.wheel.schedule(session.retry);
     if (inflight.phase === 'register') {
-      this.ctx.send(session.peer, { type: 'REGISTER', topicId: inflight.topicId, msgId: inflight.msgId, topicName: this.deviceTopicName(session, inflight.message.topic) });
+      this.ctx.send(session.peer, {
+        type: 'REGISTER',
+        topicId: inflight.topicId,
+        msgId: inflight.msgId,
+        topicName: this.deviceTopicName(session, inflight.message.topic),
+      });
     } else if (inflight.phase === 'pubrel') {
       this.ctx.send(session.peer, { type: 'PUBREL', msgId: inflight.msgId });
     } else {
@@ -226,7 +269,11 @@ export class Delivery {
 
   /** CleanSession=1 or a forgotten session: its queued messages go (and their durable copies). */
   discard(session: Session): void {
-    if (session.outgoing.length > 0) this.log.debug({ clientId: session.clientId, messages: session.outgoing.length }, 'discarding queued downlink messages');
+    if (session.outgoing.length > 0)
+      this.log.debug(
+        { clientId: session.clientId, messages: session.outgoing.length },
+        'discarding queued downlink messages',
+      );
     this.store.deleteAll(session.clientId, session.outgoing);
     session.outgoing = [];
     session.inflight = undefined;

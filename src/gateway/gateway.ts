@@ -87,7 +87,7 @@ export class Gateway {
   private socketsOpen = false;
 
   constructor(
-    private readonly config: GatewayConfig,
+    private config: GatewayConfig,
     private readonly deps: GatewayDeps,
   ) {
     const log = (this.log = deps.log);
@@ -110,12 +110,16 @@ export class Gateway {
     // eslint-disable-next-line @typescript-eslint/no-this-alias
     const gateway = this;
     this.ctx = {
-      options: config,
+      get options() {
+        return gateway.config;
+      },
       clock,
       log,
       warn: this.warn,
       namespace: config.namespace,
-      predefined: config.predefined,
+      get predefined() {
+        return gateway.config.predefined;
+      },
       sink: deps.sink,
       stats: this.stats,
       sessions: this.sessions,
@@ -166,6 +170,16 @@ export class Gateway {
   /** The bound UDP addresses (useful with port 0). */
   addresses(): Array<{ address: string; port: number; family: string }> {
     return this.sockets.map((socket) => socket.address());
+  }
+
+  /**
+   * Applies what can change while running (SIGHUP): predefined topics, the allow-list, limits and
+   * downlink timings. New limits apply to new sessions; existing topic tables keep their size.
+   */
+  reconfigure(changes: Pick<GatewayConfig, 'predefined' | 'allowClients' | 'limits' | 'downlink'>): void {
+    Object.assign(this.config.downlink, changes.downlink); // the delivery engine holds this object
+    this.config = { ...this.config, ...changes, downlink: this.config.downlink };
+    this.sessions.setMaxTopics(changes.limits.maxTopicsPerClient);
   }
 
   /** Whether datagrams are taken now (false before start() and once stopping). */

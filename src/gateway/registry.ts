@@ -13,12 +13,17 @@ export class Sessions implements SessionRegistry {
     private readonly log: Logger,
     private readonly wheel: TimerWheel,
     private readonly prefixFor: (clientId: string) => string,
-    private readonly maxTopics: number,
+    private maxTopics: number,
     private readonly onSupervisionExpired: (session: Session, now: number) => void,
     private readonly onRetryDue: (session: Session, now: number) => void,
     /** Cleans up what hangs off a session (subscriptions, queued messages, its stored snapshot). */
     private readonly onRemoved: (session: Session) => void,
   ) {}
+
+  /** Topic table size for sessions created from now on. */
+  setMaxTopics(maxTopics: number): void {
+    this.maxTopics = maxTopics;
+  }
 
   get size(): number {
     return this.byId.size;
@@ -34,7 +39,15 @@ export class Sessions implements SessionRegistry {
 
   create(clientId: string, peer: Peer): Session {
     const log = this.log.child({ clientId, address: describePeer(peer) });
-    const session = new Session(clientId, peer, this.prefixFor(clientId), this.maxTopics, log, this.onSupervisionExpired, this.onRetryDue);
+    const session = new Session(
+      clientId,
+      peer,
+      this.prefixFor(clientId),
+      this.maxTopics,
+      log,
+      this.onSupervisionExpired,
+      this.onRetryDue,
+    );
     this.byId.set(clientId, session);
     this.byAddress.set(peer.key, session);
     return session;

@@ -63,10 +63,19 @@ export async function startGateway(t: TestContext, options: FixtureOptions = {})
     outbox = await Outbox.open(store, { gatewayId: 'test-gw', logger: log, ...options.outbox });
     writer = new BatchWriter(store);
     if (broker) {
-      mqttClient = await mqtt.connectAsync(broker.url, { clientId: `fixture-${Math.random().toString(36).slice(2)}`, reconnectPeriod: 0 });
+      mqttClient = await mqtt.connectAsync(broker.url, {
+        clientId: `fixture-${Math.random().toString(36).slice(2)}`,
+        reconnectPeriod: 0,
+      });
       // Acknowledge the broker only once the gateway has stored the message (as the uplink does).
       mqttClient.handleMessage = (packet, done) =>
-        gateway.routeFromBroker(packet.topic, packet.payload as Buffer, Math.min(packet.qos, 2) as 0 | 1 | 2, packet.retain, () => done());
+        gateway.routeFromBroker(
+          packet.topic,
+          packet.payload as Buffer,
+          Math.min(packet.qos, 2) as 0 | 1 | 2,
+          packet.retain,
+          () => done(),
+        );
     }
     const brokerSide: BrokerSubscriptions = {
       subscribe: (filter) => {
@@ -88,7 +97,14 @@ export async function startGateway(t: TestContext, options: FixtureOptions = {})
         { topicId: 5, topic: 'factory/alarms' },
         { clientId: 'special', topicId: 5, topic: 'special/five' },
       ]),
-      downlink: { retryMs: 10_000, maxRetries: 3, maxQueuedPerClient: 100, policy: 'drop-oldest', bufferQos0ForSleepers: true },
+      downlink: {
+        retryMs: 10_000,
+        maxRetries: 3,
+        maxQueuedPerClient: 100,
+        policy: 'drop-oldest',
+        bufferQos0ForSleepers: true,
+      },
+      allowClients: [],
       ...options.config,
     };
     gateway = new Gateway(config, {

@@ -3,7 +3,9 @@ import dgram from 'node:dgram';
 import { fileURLToPath } from 'node:url';
 import { MqttSnTestClient, sleep } from '../helpers/index.js';
 
-const CLI = fileURLToPath(new URL('../../src/cli.ts', import.meta.url));
+const CLI_SOURCE = fileURLToPath(new URL('../../src/cli.ts', import.meta.url));
+/** The compiled gateway, as installed users run it (built by `npm install` / `npm run build`). */
+export const CLI_DIST = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
 
 /** A free UDP port on 127.0.0.1 at this moment. */
 export async function freeUdpPort(): Promise<number> {
@@ -21,6 +23,8 @@ export interface GatewayProcess {
   output(): string;
   /** Sends a signal and waits for the exit; resolves with the exit code (null when killed by a signal). */
   signal(signal: NodeJS.Signals): Promise<number | null>;
+  /** Sends a signal the process keeps running through (SIGHUP). */
+  notify(signal: NodeJS.Signals): void;
   /** Starts the same command again (same port, same data dir) and waits until it answers SEARCHGW. */
   restart(): Promise<void>;
 }
@@ -29,13 +33,25 @@ export interface GatewayProcess {
  * The real gateway as a child process (`mqttsn-bridge` from source), so tests can SIGKILL it.
  * Ready means: it answers SEARCHGW with GWINFO (the readiness contract).
  */
-export async function spawnGateway(args: string[], env: NodeJS.ProcessEnv = {}): Promise<GatewayProcess> {
+export interface SpawnOptions {
+  env?: NodeJS.ProcessEnv;
+  /** Extra node flags, e.g. --cpu-prof. */
+  nodeArgs?: string[];
+  /** Run dist/cli.js instead of the TypeScript source. */
+  compiled?: boolean;
+}
+
+export async function spawnGateway(
+  args: string[],
+  { env = {}, nodeArgs = [], compiled = false }: SpawnOptions = {},
+): Promise<GatewayProcess> {
+  const entry = compiled ? [CLI_DIST] : ['--import', 'tsx', CLI_SOURCE];
   const udpPort = await freeUdpPort();
   let child: ChildProcess | undefined;
   let exited: Promise<number | null> = Promise.resolve(null);
   let output = '';
   const start = async (): Promise<void> => {
-    child = spawn(process.execPath, ['--import', 'tsx', CLI, '--listen', `127.0.0.1:${udpPort}`, ...args], {
+    child = spawn(process.execPath, [...nodeArgs, ...entry, '--listen', `127.0.0.1:${udpPort}`, ...args], {
       env: { ...process.env, MQTTSN_BRIDGE_LOG_LEVEL: 'info', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -59,6 +75,9 @@ export async function spawnGateway(args: string[], env: NodeJS.ProcessEnv = {}):
     async signal(signal) {
       child?.kill(signal);
       return exited;
+    },
+    notify(signal) {
+      child?.kill(signal);
     },
     restart: start,
   };

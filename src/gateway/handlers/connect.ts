@@ -33,6 +33,12 @@ export function handleConnect(
     return;
   }
 
+  if (!isAllowed(ctx.options.allowClients, packet.clientId)) {
+    ctx.warn.warn('connect-not-allowed', context, 'CONNECT refused: client id not in the allow-list');
+    sendConnack(ctx, peer, ReturnCode.NOT_SUPPORTED);
+    return;
+  }
+
   let session = ctx.sessions.byClientId(packet.clientId);
   if (atPeer && atPeer !== session) {
     // Another client id now speaks from this address: the old one is unreachable here. Its keep-alive
@@ -98,4 +104,12 @@ export function completeConnect(ctx: GatewayContext, session: Session): void {
   ctx.send(session.peer, { type: 'CONNACK', returnCode: ReturnCode.ACCEPTED });
   // Whatever waited while it was away or asleep goes now (paho#122).
   ctx.delivery.pump(session);
+}
+
+/** Exact ids, or prefixes written with a trailing '*'. An empty list allows everyone. */
+export function isAllowed(allowList: readonly string[], clientId: string): boolean {
+  if (allowList.length === 0) return true;
+  return allowList.some((entry) =>
+    entry.endsWith('*') ? clientId.startsWith(entry.slice(0, -1)) : entry === clientId,
+  );
 }

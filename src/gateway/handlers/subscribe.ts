@@ -14,7 +14,12 @@ import type { Session } from '../session.js';
  * SUBACK carries the topic id for a plain name (so the device knows it before the first PUBLISH),
  * 0x0000 for wildcards and short names, and the predefined id for predefined topics.
  */
-export function handleSubscribe(ctx: GatewayContext, peer: Peer, session: Session | undefined, packet: SubscribePacket): void {
+export function handleSubscribe(
+  ctx: GatewayContext,
+  peer: Peer,
+  session: Session | undefined,
+  packet: SubscribePacket,
+): void {
   if (!session?.isConnected) {
     sendNotConnected(ctx, peer, 'SUBSCRIBE');
     return;
@@ -25,7 +30,10 @@ export function handleSubscribe(ctx: GatewayContext, peer: Peer, session: Sessio
   };
   const target = resolveFilter(ctx, session, packet);
   if (typeof target === 'string') {
-    refuse(target === 'unknown predefined id' ? ReturnCode.INVALID_TOPIC_ID : ReturnCode.NOT_SUPPORTED, target);
+    refuse(
+      target === 'unknown predefined id' ? ReturnCode.INVALID_TOPIC_ID : ReturnCode.NOT_SUPPORTED,
+      target,
+    );
     return;
   }
   let subackTopicId = 0;
@@ -49,14 +57,25 @@ export function handleSubscribe(ctx: GatewayContext, peer: Peer, session: Sessio
     retainedSeen: new Set(),
   });
   ctx.persist(session);
-  ctx.send(peer, { type: 'SUBACK', qos: packet.qos, topicId: subackTopicId, msgId: packet.msgId, returnCode: ReturnCode.ACCEPTED });
+  ctx.send(peer, {
+    type: 'SUBACK',
+    qos: packet.qos,
+    topicId: subackTopicId,
+    msgId: packet.msgId,
+    returnCode: ReturnCode.ACCEPTED,
+  });
   // Always (re)subscribe upstream: the broker then re-sends retained messages (MQTT 3.1.1 §3.8.4),
   // also when another device already holds the same filter.
   ctx.broker.subscribe(target.filter);
 }
 
 /** UNSUBSCRIBE (§6.10): always answered, also for a filter the device did not hold. */
-export function handleUnsubscribe(ctx: GatewayContext, peer: Peer, session: Session | undefined, packet: UnsubscribePacket): void {
+export function handleUnsubscribe(
+  ctx: GatewayContext,
+  peer: Peer,
+  session: Session | undefined,
+  packet: UnsubscribePacket,
+): void {
   if (!session?.isConnected) {
     sendNotConnected(ctx, peer, 'UNSUBSCRIBE');
     return;
@@ -67,7 +86,11 @@ export function handleUnsubscribe(ctx: GatewayContext, peer: Peer, session: Sess
 }
 
 /** The broker filter a SUBSCRIBE / UNSUBSCRIBE names, or why it is refused. */
-function resolveFilter(ctx: GatewayContext, session: Session, packet: SubscribePacket | UnsubscribePacket): { filter: string } | string {
+function resolveFilter(
+  ctx: GatewayContext,
+  session: Session,
+  packet: SubscribePacket | UnsubscribePacket,
+): { filter: string } | string {
   switch (packet.topicIdType) {
     case 'normal': {
       const problem = topicFilterProblem(packet.topicName);

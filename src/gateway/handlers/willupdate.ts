@@ -11,7 +11,12 @@ import type { Session } from '../session.js';
  * one deletes the will. The gateway holds wills itself (an aggregating gateway), so no broker
  * reconnect is needed, unlike a transparent gateway.
  */
-export function handleWillTopicUpd(ctx: GatewayContext, peer: Peer, session: Session | undefined, packet: WillTopicPacket): void {
+export function handleWillTopicUpd(
+  ctx: GatewayContext,
+  peer: Peer,
+  session: Session | undefined,
+  packet: WillTopicPacket,
+): void {
   if (!session?.isConnected) {
     sendNotConnected(ctx, peer, 'WILLTOPICUPD');
     return;
@@ -25,14 +30,24 @@ export function handleWillTopicUpd(ctx: GatewayContext, peer: Peer, session: Ses
       ctx.send(peer, { type: 'WILLTOPICRESP', returnCode: ReturnCode.NOT_SUPPORTED });
       return;
     }
-    session.will = { topic: session.prefix + packet.willTopic, qos: packet.qos, retain: packet.retain, payload: session.will?.payload ?? new Uint8Array() };
+    session.will = {
+      topic: session.prefix + packet.willTopic,
+      qos: packet.qos,
+      retain: packet.retain,
+      payload: session.will?.payload ?? new Uint8Array(),
+    };
   }
   ctx.persist(session);
   ctx.send(peer, { type: 'WILLTOPICRESP', returnCode: ReturnCode.ACCEPTED });
 }
 
 /** WILLMSGUPD (§6.4): replaces the will message. Without a will topic there is nothing to update. */
-export function handleWillMsgUpd(ctx: GatewayContext, peer: Peer, session: Session | undefined, packet: WillMsgPacket): void {
+export function handleWillMsgUpd(
+  ctx: GatewayContext,
+  peer: Peer,
+  session: Session | undefined,
+  packet: WillMsgPacket,
+): void {
   if (!session?.isConnected) {
     sendNotConnected(ctx, peer, 'WILLMSGUPD');
     return;

@@ -8,14 +8,20 @@ import { startGateway, type GatewayFixture } from './support/gateway-fixture.js'
 
 const text = (bytes: Uint8Array): string => Buffer.from(bytes).toString();
 
-async function subscribe(c: MqttSnTestClient, topic: { topicName: string } | { topicIdType: 'predefined' | 'short'; topicId: number }, qos: 0 | 1 | 2 = 1): Promise<PacketOf<'SUBACK'>> {
+async function subscribe(
+  c: MqttSnTestClient,
+  topic: { topicName: string } | { topicIdType: 'predefined' | 'short'; topicId: number },
+  qos: 0 | 1 | 2 = 1,
+): Promise<PacketOf<'SUBACK'>> {
   const msgId = c.nextMsgId();
   const packet: Packet =
     'topicName' in topic
       ? { type: 'SUBSCRIBE', dup: false, qos, msgId, topicIdType: 'normal', topicName: topic.topicName }
       : { type: 'SUBSCRIBE', dup: false, qos, msgId, topicIdType: topic.topicIdType, topicId: topic.topicId };
   await c.send(packet);
-  return c.next((p): p is PacketOf<'SUBACK'> => p.type === 'SUBACK' && p.msgId === msgId) as Promise<PacketOf<'SUBACK'>>;
+  return c.next((p): p is PacketOf<'SUBACK'> => p.type === 'SUBACK' && p.msgId === msgId) as Promise<
+    PacketOf<'SUBACK'>
+  >;
 }
 
 /** Receives one PUBLISH and acknowledges it as a well-behaved device (answering a REGISTER first). */
@@ -27,7 +33,13 @@ async function receive(c: MqttSnTestClient, timeoutMs = 3000): Promise<PacketOf<
       continue;
     }
     const publish = p as PacketOf<'PUBLISH'>;
-    if (publish.qos === 1) await c.send({ type: 'PUBACK', topicId: publish.topicId, msgId: publish.msgId, returnCode: ReturnCode.ACCEPTED });
+    if (publish.qos === 1)
+      await c.send({
+        type: 'PUBACK',
+        topicId: publish.topicId,
+        msgId: publish.msgId,
+        returnCode: ReturnCode.ACCEPTED,
+      });
     if (publish.qos === 2) {
       await c.send({ type: 'PUBREC', msgId: publish.msgId });
       await c.next((x) => x.type === 'PUBREL' && x.msgId === publish.msgId);
@@ -60,7 +72,10 @@ test('a plain-name subscription gets its topic id in SUBACK and messages without
   assert.equal(suback.qos, 1);
   await publishTo(gw.broker!.url, 'mqttsn/dev/cmd/led', 'on', { qos: 1 });
   const publish = await c.next('PUBLISH');
-  assert.deepEqual([publish.topicIdType, publish.topicId, publish.qos, text(publish.data)], ['normal', suback.topicId, 1, 'on']);
+  assert.deepEqual(
+    [publish.topicIdType, publish.topicId, publish.qos, text(publish.data)],
+    ['normal', suback.topicId, 1, 'on'],
+  );
 });
 
 test('a wildcard subscription gets topic id 0; each new topic is REGISTERed (and REGACKed) before its PUBLISH', async (t) => {
@@ -87,7 +102,10 @@ test('predefined and short-name subscriptions are delivered with their own ids',
   await c.connect({ clientId: 'ids' });
   assert.equal((await subscribe(c, { topicIdType: 'predefined', topicId: 5 })).topicId, 5);
   assert.equal((await subscribe(c, { topicIdType: 'short', topicId: shortTopicId('ab') })).topicId, 0);
-  assert.equal((await subscribe(c, { topicIdType: 'predefined', topicId: 99 })).returnCode, ReturnCode.INVALID_TOPIC_ID);
+  assert.equal(
+    (await subscribe(c, { topicIdType: 'predefined', topicId: 99 })).returnCode,
+    ReturnCode.INVALID_TOPIC_ID,
+  );
   assert.equal((await subscribe(c, { topicName: 'a/#/b' })).returnCode, ReturnCode.NOT_SUPPORTED);
   await publishTo(gw.broker!.url, 'factory/alarms', 'fire', { qos: 1 });
   const p1 = await receive(c);
@@ -130,7 +148,12 @@ test('retained messages are delivered on subscribe, to a second subscriber of th
 });
 
 test('100 devices sharing a filter: one broker subscription, one message fans out to all, removed with the last', async (t) => {
-  const gw = await startGateway(t, { broker: true, config: { limits: { maxClients: 200, maxTopicsPerClient: 16, maxPacketSize: 1024, maxClientIdLength: 23 } } });
+  const gw = await startGateway(t, {
+    broker: true,
+    config: {
+      limits: { maxClients: 200, maxTopicsPerClient: 16, maxPacketSize: 1024, maxClientIdLength: 23 },
+    },
+  });
   const brokerFilters = watchBrokerSubscriptions(gw);
   const devices = await Promise.all(Array.from({ length: 100 }, () => gw.client()));
   await Promise.all(devices.map((d, i) => d.connect({ clientId: `fan${i}` })));
@@ -146,7 +169,10 @@ test('100 devices sharing a filter: one broker subscription, one message fans ou
     await d.next('UNSUBACK');
   }
   assert.equal(gw.gateway.subscriptions.filterCount, 0);
-  assert.deepEqual(gw.brokerCalls.filter((c) => c.startsWith('-')), ['-factory/alarms']);
+  assert.deepEqual(
+    gw.brokerCalls.filter((c) => c.startsWith('-')),
+    ['-factory/alarms'],
+  );
   await waitUntil(() => brokerFilters.size === 0, { description: 'the broker subscription removed' });
 });
 
@@ -201,7 +227,10 @@ test('a sleeping device wakes three times and receives every message once, in or
     await c.send({ type: 'PINGREQ', clientId: 'sleeper' });
     const got: string[] = [];
     for (let k = 0; k < 3; k++) got.push(text((await receive(c)).data));
-    assert.deepEqual(got, batch.map((i) => `m${i}`));
+    assert.deepEqual(
+      got,
+      batch.map((i) => `m${i}`),
+    );
     await c.next('PINGRESP');
     assert.equal(gw.gateway.sessions.byClientId('sleeper')!.state, 'asleep');
     gw.advance(50_000);
@@ -226,7 +255,15 @@ test('CONNECT while asleep makes the device active and delivers what is left', a
 test('QoS 0 for sleepers follows the setting; a full per-device queue drops its oldest', async (t) => {
   const gw = await startGateway(t, {
     broker: true,
-    config: { downlink: { retryMs: 10_000, maxRetries: 3, maxQueuedPerClient: 3, policy: 'drop-oldest', bufferQos0ForSleepers: false } },
+    config: {
+      downlink: {
+        retryMs: 10_000,
+        maxRetries: 3,
+        maxQueuedPerClient: 3,
+        policy: 'drop-oldest',
+        bufferQos0ForSleepers: false,
+      },
+    },
   });
   const c = await gw.client();
   await c.connect({ clientId: 'small' });
@@ -254,7 +291,9 @@ test('a sleeping device’s buffer and a CleanSession=0 session survive a gatewa
   assert.equal(restored.state, 'asleep');
   assert.equal(restored.outgoing.length, 1);
   await publishTo(gw.broker!.url, 'mqttsn/durable/cmd/2', 'after restart', { qos: 1 });
-  await waitUntil(() => restored.outgoing.length === 2, { description: 'the restored subscription is live at the broker' });
+  await waitUntil(() => restored.outgoing.length === 2, {
+    description: 'the restored subscription is live at the broker',
+  });
   await c.send({ type: 'PINGREQ', clientId: 'durable' });
   assert.equal(text((await receive(c)).data), 'before restart');
   assert.equal(text((await receive(c)).data), 'after restart');

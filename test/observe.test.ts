@@ -146,7 +146,14 @@ describe('observe server with a real outbox', () => {
         messagesIn: 0,
         queued: 0,
       },
-      { clientId: XSS_ID, state: 'active', address: '127.0.0.1:5002', lastSeen: Date.now(), messagesIn: 1, queued: 0 },
+      {
+        clientId: XSS_ID,
+        state: 'active',
+        address: '127.0.0.1:5002',
+        lastSeen: Date.now(),
+        messagesIn: 1,
+        queued: 0,
+      },
     );
 
     const res = await get(server, '/metrics');

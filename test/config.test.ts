@@ -163,3 +163,16 @@ test('a predefined topic id defined twice is refused', async () => {
   );
   await loadConfig({ argv: ['--predefined', '3=a', '--predefined', 'dev:3=b'], env: {} });
 });
+
+test('the README documents every flag and environment variable', async () => {
+  const { settings, envName } = await import('../src/config/settings.js');
+  const readme = (await import('node:fs')).readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+  const missing = settings.filter(
+    (s) =>
+      !readme.includes(`--${s.kind === 'boolean' ? '[no-]' : ''}${s.flag}`) || !readme.includes(envName(s)),
+  );
+  assert.deepEqual(
+    missing.map((s) => s.flag),
+    [],
+  );
+});

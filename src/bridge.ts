@@ -8,6 +8,7 @@ import { systemClock, type Clock } from './gateway/clock.js';
 import type { MessageSink } from './gateway/context.js';
 import { Gateway, type GatewayConfig } from './gateway/gateway.js';
 import { describePeer } from './gateway/peer.js';
+import type { Session, SessionState } from './gateway/session.js';
 import { History } from './observe/history.js';
 import type { RecentWarnings } from './observe/recent.js';
 import { startObserveServer, type ObserveServer } from './observe/server.js';
@@ -35,6 +36,7 @@ export class Bridge {
     private readonly writer: BatchWriter,
     private readonly log: Logger,
     private readonly observe?: { server: ObserveServer; history: History },
+    private readonly statsTimer?: NodeJS.Timeout,
   ) {}
 
   static async start(
@@ -120,6 +122,7 @@ export class Bridge {
           },
           log: log.child({ component: 'gateway' }),
           clock,
+          onStateChange: config.presenceTopic ? presencePublisher(config.presenceTopic, opened) : undefined,
         },
       );
       // The broker hears PUBACK / PUBREC only after the copies for the devices are on disk.
@@ -131,10 +134,16 @@ export class Bridge {
       // The backlog on disk drains first: the uplink reads the outbox from its oldest entry.
       uplink.start();
       await gateway.start();
+      const statsTimer = config.statsTopic
+        ? setInterval(
+            () => publishStats(config.statsTopic!, gateway, opened, uplink),
+            config.statsIntervalSeconds * 1000,
+          ).unref()
+        : undefined;
       const observe = config.metrics
         ? await startObservability(config, gateway, opened, uplink, log, recent, version)
         : undefined;
-      return new Bridge(config, gateway, outbox, uplink, store, writer, log, observe);
+      return new Bridge(config, gateway, outbox, uplink, store, writer, log, observe, statsTimer);
     } catch (err) {
       await outbox?.close().catch(() => undefined);
       await store.close().catch(() => undefined);
@@ -168,6 +177,7 @@ export class Bridge {
    */
   async stop(): Promise<void> {
     this.gateway.stopAccepting();
+    clearInterval(this.statsTimer);
     this.observe?.history.stop();
     await this.observe?.server.close();
     await this.outbox.flush();
@@ -178,6 +188,62 @@ export class Bridge {
     await this.store.close();
     this.log.info('stopped');
   }
+}
+
+/** What a device's state means to someone watching it from the broker side. */
+const PRESENCE: Partial<Record<SessionState, string>> = {
+  active: 'online',
+  asleep: 'asleep',
+  // Awake is the moment an asleep device collects its messages: still "asleep" to observers.
+  awake: 'asleep',
+  disconnected: 'offline',
+  lost: 'lost',
+};
+
+/** Device presence as retained messages, through the outbox: in order with the device's own messages. */
+function presencePublisher(
+  template: string,
+  outbox: Outbox,
+): (session: Session, previous: SessionState) => void {
+  return (session, previous) => {
+    const word = PRESENCE[session.state];
+    if (word === undefined || word === PRESENCE[previous]) return;
+    outbox.append({
+      clientId: session.clientId,
+      topic: template.replaceAll('{clientId}', session.clientId),
+      payload: Buffer.from(word),
+      retain: true,
+      qos: 1,
+    });
+  };
+}
+
+/** Periodic gateway statistics (retained JSON) for dashboards that read the broker rather than /metrics. */
+function publishStats(topic: string, gateway: Gateway, outbox: Outbox, uplink: Uplink): void {
+  const devices: Record<string, number> = {};
+  for (const session of gateway.sessions.all()) devices[session.state] = (devices[session.state] ?? 0) + 1;
+  const { messages, bytes, oldestReceivedAt, dropped } = outbox.stats;
+  const stats = gateway.stats;
+  const payload = {
+    time: new Date().toISOString(),
+    devices,
+    received: {
+      'qos-1': stats.publishIn[0],
+      qos0: stats.publishIn[1],
+      qos1: stats.publishIn[2],
+      qos2: stats.publishIn[3],
+    },
+    delivered: stats.downlinkDelivered,
+    outbox: {
+      messages,
+      bytes,
+      oldestAgeSeconds: oldestReceivedAt === null ? 0 : Math.round((Date.now() - oldestReceivedAt) / 1000),
+      dropped,
+    },
+    uplink: { state: uplink.state, reconnects: uplink.stats.reconnects },
+    malformed: stats.malformed,
+  };
+  outbox.append({ clientId: '', topic, payload: Buffer.from(JSON.stringify(payload)), retain: true, qos: 0 });
 }
 
 /** Settings a SIGHUP applies without a restart. */

@@ -126,7 +126,16 @@ test('the command line: --help teaches, a bad flag exits non-zero with a message
 test('every setting in the schema has a flag, an environment variable and --help text', async () => {
   const { settings } = await import('../src/config/settings.js');
   const config = await loadConfig({
-    argv: ['--advertise', '127.0.0.1:1', '--metrics', '127.0.0.1:0'],
+    argv: [
+      '--advertise',
+      '127.0.0.1:1',
+      '--metrics',
+      '127.0.0.1:0',
+      '--presence-topic',
+      'p/{clientId}',
+      '--stats-topic',
+      's',
+    ],
     env: {},
   });
   const leaves = (value: unknown, prefix = ''): string[] =>

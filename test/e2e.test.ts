@@ -560,3 +560,38 @@ test('SIGHUP reloads predefined topics, the allow-list and the log level; a bad 
     collector.messages.some((m) => m.topic === 'site/new' && m.payload.toString() === 'still'),
   );
 });
+
+test('device presence and gateway statistics are published to the broker when configured', async (t) => {
+  const broker = await startAedes();
+  t.after(() => broker.close());
+  const collector = await collect(broker.url, 'mqttsn/#', { protocolVersion: 4 });
+  t.after(() => collector.close());
+  const gw = await gatewayFor(t, broker.url, [
+    '--mqtt-version',
+    '4',
+    '--presence-topic',
+    'mqttsn/{clientId}/$presence',
+    '--stats-topic',
+    'mqttsn/$gateway/stats',
+    '--stats-interval',
+    '1',
+  ]);
+  await waitOnline(collector);
+  const dev = await device(t, gw, 'present');
+  await dev.disconnect(60);
+  await dev.connect({ clientId: 'present' });
+  await dev.disconnect();
+  const presence = (): string[] =>
+    collector.messages.filter((m) => m.topic === 'mqttsn/present/$presence').map((m) => m.payload.toString());
+  await waitUntil(() => presence().length === 4, { description: 'four presence changes' });
+  assert.deepEqual(presence(), ['online', 'asleep', 'online', 'offline']);
+  const stats = await waitUntil(() => collector.messages.find((m) => m.topic === 'mqttsn/$gateway/stats'), {
+    description: 'a statistics message',
+  });
+  const parsed = JSON.parse(stats.payload.toString()) as {
+    outbox: { messages: number };
+    uplink: { state: string };
+  };
+  assert.equal(parsed.uplink.state, 'connected');
+  assert.equal(typeof parsed.outbox.messages, 'number');
+});

@@ -55,6 +55,22 @@ export const configSchema = z.strictObject({
     }),
   /** Client ids allowed to connect: exact ids or prefixes ending in '*'. Empty: everyone. */
   allowClients: z.array(z.string().min(1)).default([]),
+  /**
+   * Device presence published to the broker (retained, through the outbox): a topic template with
+   * {clientId}, e.g. "mqttsn/{clientId}/$presence". Off when absent.
+   */
+  presenceTopic: z
+    .string()
+    .refine((t) => t.includes('{clientId}') && !/[+#]/.test(t), {
+      message: 'expected a topic with {clientId} and no wildcards',
+    })
+    .optional(),
+  /** Gateway statistics (JSON) published to this topic every statsIntervalSeconds. Off when absent. */
+  statsTopic: z
+    .string()
+    .refine((t) => t.length > 0 && !/[+#]/.test(t), { message: 'expected a topic name without wildcards' })
+    .optional(),
+  statsIntervalSeconds: z.number().int().min(1).max(86_400).default(60),
   /** HTTP address for /metrics, /healthz and the status page; off when absent. */
   metrics: hostPort.optional(),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

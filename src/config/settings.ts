@@ -327,6 +327,30 @@ export const settings: readonly Setting[] = [
     arg: 'ID|PREFIX*',
     help: 'only these client ids may connect (repeatable; a trailing * matches a prefix); default: all',
   },
+  {
+    section: 'General',
+    path: 'presenceTopic',
+    flag: 'presence-topic',
+    kind: 'string',
+    arg: 'TEMPLATE',
+    help: 'publish device presence (online / asleep / offline / lost, retained) here, e.g. mqttsn/{clientId}/$presence',
+  },
+  {
+    section: 'General',
+    path: 'statsTopic',
+    flag: 'stats-topic',
+    kind: 'string',
+    arg: 'TOPIC',
+    help: 'publish gateway statistics (JSON) here every --stats-interval seconds',
+  },
+  {
+    section: 'General',
+    path: 'statsIntervalSeconds',
+    flag: 'stats-interval',
+    kind: 'number',
+    arg: 'S',
+    help: 'seconds between statistics messages',
+  },
 ];
 
 /** MQTTSN_BRIDGE_ + the flag name in upper snake case, e.g. MQTTSN_BRIDGE_OUTBOX_MAX_MESSAGES. */

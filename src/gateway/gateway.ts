@@ -60,6 +60,8 @@ export interface GatewayDeps {
   broker: BrokerSubscriptions;
   log: Logger;
   clock?: Clock;
+  /** Told when a device's state changes (device presence, published by the bridge when configured). */
+  onStateChange?: (session: Session, previous: SessionState) => void;
 }
 
 /** How long a client may take over the CONNECT will flow before it is dropped. */
@@ -343,7 +345,9 @@ export class Gateway {
   };
 
   private setState(session: Session, state: SessionState): void {
+    const previous = session.state;
     session.state = state;
+    if (previous !== state) this.deps.onStateChange?.(session, previous);
     const entry = session.supervision;
     const now = this.clock.now();
     switch (state) {

@@ -1,6 +1,7 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { Aedes } from 'aedes';
 import type { Logger } from 'pino';
+import { whenBound } from './listen.js';
 
 /**
  * A small MQTT broker (aedes, in memory) for a first run with nothing else installed. Not for
@@ -19,13 +20,7 @@ export async function startEmbeddedBroker(host: string, port: number, log: Logge
     socket.on('close', () => sockets.delete(socket));
     broker.handle(socket);
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  }).catch((err: NodeJS.ErrnoException) => {
+  await whenBound(server, (bound) => server.listen(port, host, bound)).catch((err: NodeJS.ErrnoException) => {
     broker.close();
     throw new Error(
       `cannot start the embedded broker on ${host}:${port} (${err.code ?? err.message}); ` +

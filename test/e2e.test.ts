@@ -16,6 +16,8 @@ import {
   withTempDir,
   type CollectedMessage,
   type Collector,
+  type FaultProxy,
+  type MosquittoHandle,
 } from './helpers/index.js';
 import { spawnGateway, type GatewayProcess } from './support/gateway-process.js';
 
@@ -110,6 +112,23 @@ async function waitOnline(collector: Collector): Promise<void> {
   );
 }
 
+/** Mosquitto behind the fault proxy, a v5 collector on it, and the gateway dialling through the proxy. */
+async function behindFaultProxy(
+  t: TestContext,
+  filter: string,
+  extra: string[] = [],
+): Promise<{ mosquitto: MosquittoHandle; proxy: FaultProxy; collector: Collector; gw: GatewayProcess }> {
+  const mosquitto = await startMosquitto();
+  t.after(() => mosquitto.stop());
+  const proxy = await startFaultProxy(mosquitto.port);
+  t.after(() => proxy.close());
+  const collector = await collect(mosquitto.url, filter, { protocolVersion: 5 });
+  t.after(() => collector.close());
+  const gw = await gatewayFor(t, proxy.url, extra);
+  await waitOnline(collector);
+  return { mosquitto, proxy, collector, gw };
+}
+
 test('every message kind reaches the broker under its namespaced topic, with a stable id', async (t) => {
   if (!requireMosquitto(t)) return;
   const broker = await startMosquitto();
@@ -162,14 +181,7 @@ test('every message kind reaches the broker under its namespaced topic, with a s
 
 test('20 devices through a link outage: every acknowledged message arrives, in per-client order', async (t) => {
   if (!requireMosquitto(t)) return;
-  const mosquitto = await startMosquitto();
-  t.after(() => mosquitto.stop());
-  const proxy = await startFaultProxy(mosquitto.port);
-  t.after(() => proxy.close());
-  const collector = await collect(mosquitto.url, 'mqttsn/#', { protocolVersion: 5 });
-  t.after(() => collector.close());
-  const gw = await gatewayFor(t, proxy.url);
-  await waitOnline(collector);
+  const { proxy, collector, gw } = await behindFaultProxy(t, 'mqttsn/#');
 
   proxy.refuse(true);
   proxy.cut();
@@ -202,14 +214,7 @@ test('20 devices through a link outage: every acknowledged message arrives, in p
 
 test('the same outage with the gateway SIGKILLed and restarted in the middle loses nothing', async (t) => {
   if (!requireMosquitto(t)) return;
-  const mosquitto = await startMosquitto();
-  t.after(() => mosquitto.stop());
-  const proxy = await startFaultProxy(mosquitto.port);
-  t.after(() => proxy.close());
-  const collector = await collect(mosquitto.url, 'mqttsn/#', { protocolVersion: 5 });
-  t.after(() => collector.close());
-  const gw = await gatewayFor(t, proxy.url);
-  await waitOnline(collector);
+  const { proxy, collector, gw } = await behindFaultProxy(t, 'mqttsn/#');
 
   proxy.refuse(true);
   proxy.cut();
@@ -238,14 +243,7 @@ test('the same outage with the gateway SIGKILLed and restarted in the middle los
 
 test('a half-open link (blackhole) is detected within the keep-alive; buffering takes over, then replay', async (t) => {
   if (!requireMosquitto(t)) return;
-  const mosquitto = await startMosquitto();
-  t.after(() => mosquitto.stop());
-  const proxy = await startFaultProxy(mosquitto.port);
-  t.after(() => proxy.close());
-  const collector = await collect(mosquitto.url, 'mqttsn/#', { protocolVersion: 5 });
-  t.after(() => collector.close());
-  const gw = await gatewayFor(t, proxy.url);
-  await waitOnline(collector);
+  const { proxy, collector, gw } = await behindFaultProxy(t, 'mqttsn/#');
   const dev = await device(t, gw, 'bh');
 
   const acceptedBefore = proxy.accepted;
@@ -273,14 +271,7 @@ test('a half-open link (blackhole) is detected within the keep-alive; buffering 
 
 test('a full outbox refuses QoS 1 with PUBACK "congestion" and keeps what it acknowledged', async (t) => {
   if (!requireMosquitto(t)) return;
-  const mosquitto = await startMosquitto();
-  t.after(() => mosquitto.stop());
-  const proxy = await startFaultProxy(mosquitto.port);
-  t.after(() => proxy.close());
-  const collector = await collect(mosquitto.url, 'mqttsn/#', { protocolVersion: 5 });
-  t.after(() => collector.close());
-  const gw = await gatewayFor(t, proxy.url, ['--outbox-max-messages', '40']);
-  await waitOnline(collector);
+  const { proxy, collector, gw } = await behindFaultProxy(t, 'mqttsn/#', ['--outbox-max-messages', '40']);
   proxy.refuse(true);
   proxy.cut();
   const dev = await device(t, gw, 'full');
@@ -422,14 +413,7 @@ test('a sleeping device’s buffered commands survive a gateway SIGKILL and arri
 
 test('commands published while the gateway is disconnected wait at the broker (persistent session)', async (t) => {
   if (!requireMosquitto(t)) return;
-  const mosquitto = await startMosquitto();
-  t.after(() => mosquitto.stop());
-  const proxy = await startFaultProxy(mosquitto.port);
-  t.after(() => proxy.close());
-  const collector = await collect(mosquitto.url, 'mqttsn/$gateway/#', { protocolVersion: 5 });
-  t.after(() => collector.close());
-  const gw = await gatewayFor(t, proxy.url);
-  await waitOnline(collector);
+  const { mosquitto, proxy, gw } = await behindFaultProxy(t, 'mqttsn/$gateway/#');
   const dev = await device(t, gw, 'listener');
   await dev.send({
     type: 'SUBSCRIBE',

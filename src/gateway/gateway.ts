@@ -1,6 +1,7 @@
 import dgram, { type RemoteInfo, type Socket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import type { Logger } from 'pino';
+import { whenBound } from '../listen.js';
 import { MsgType, ReturnCode } from '../codec/constants.js';
 import { decode, encode, MqttSnCodecError } from '../codec/index.js';
 import type { CodecOptions, Packet } from '../codec/types.js';
@@ -144,15 +145,11 @@ export class Gateway {
       const socket = dgram.createSocket({ type: isIPv6(host) ? 'udp6' : 'udp4', ipv6Only: isIPv6(host) });
       socket.on('message', (buf, rinfo) => this.onDatagram(socket, buf, rinfo));
       socket.on('error', (err) => this.log.error({ err }, 'UDP socket error'));
-      await new Promise<void>((resolve, reject) => {
-        socket.once('error', reject);
-        socket.bind(port, host, () => {
-          socket.off('error', reject);
-          resolve();
-        });
-      }).catch((err: NodeJS.ErrnoException) => {
-        throw new Error(`cannot listen on UDP ${host}:${port}: ${err.code ?? err.message}`, { cause: err });
-      });
+      await whenBound(socket, (bound) => socket.bind(port, host, bound)).catch(
+        (err: NodeJS.ErrnoException) => {
+          throw new Error(`cannot listen on UDP ${host}:${port}: ${err.code ?? err.message}`, { cause: err });
+        },
+      );
       try {
         // Absorb bursts from many sensors at once; the kernel may cap it (net.core.rmem_max).
         socket.setRecvBufferSize(4 * 1024 * 1024);

@@ -9,6 +9,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
+import { whenBound } from '../listen.js';
 import { AckRate } from './ack-rate.js';
 import { checkHealth, type OutboxQuota } from './health.js';
 import type { History } from './history.js';
@@ -85,13 +86,7 @@ export async function startObserveServer(options: ObserveServerOptions): Promise
     });
   });
   const where = `${host.includes(':') ? `[${host}]` : host}:${port}`;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  }).catch((err: NodeJS.ErrnoException) => {
+  await whenBound(server, (bound) => server.listen(port, host, bound)).catch((err: NodeJS.ErrnoException) => {
     throw new Error(`cannot listen for HTTP (metrics, status page) on ${where}: ${err.code ?? err.message}`, {
       cause: err,
     });

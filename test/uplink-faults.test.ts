@@ -9,10 +9,8 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
-import pino from 'pino';
-import { openStore } from '../src/store/db.js';
-import { Outbox } from '../src/store/outbox.js';
-import { Uplink, type UplinkOptions, type UplinkState } from '../src/uplink/uplink.js';
+import type { Outbox } from '../src/store/outbox.js';
+import type { Uplink, UplinkState } from '../src/uplink/uplink.js';
 // Helpers module by module (not helpers/index.js): these tests must not depend on the codec.
 import { requireMosquitto, startMosquitto, type MosquittoHandle } from './helpers/broker.js';
 import { collect, publishTo, type CollectedMessage, type Collector } from './helpers/mqtt.js';
@@ -20,40 +18,12 @@ import { freePort } from './helpers/ports.js';
 import { startFaultProxy, type FaultProxy } from './helpers/proxy.js';
 import { withTempDir } from './helpers/tmp.js';
 import { sleep, waitUntil } from './helpers/wait.js';
+import { openOutboxStore, startUplink } from './support/uplink-rig.js';
 
-const silent = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
 const DEVICES = 20;
 
 async function openOutbox(t: TestContext): Promise<Outbox> {
-  const store = await openStore(withTempDir(t, 'uplink-faults-'));
-  const outbox = await Outbox.open(store, { gatewayId: 'test-gw', logger: silent });
-  t.after(async () => {
-    await outbox.close();
-    await store.close();
-  });
-  return outbox;
-}
-
-function startUplink(
-  t: TestContext,
-  outbox: Outbox,
-  options: Partial<UplinkOptions> & { brokers: string[] },
-): Uplink {
-  const uplink = new Uplink(
-    {
-      clientId: 'test-gw',
-      protocolVersion: 5,
-      keepaliveSeconds: 2,
-      connectTimeoutMs: 1000,
-      reconnect: { initialMs: 50, maxMs: 400 },
-      ...options,
-    },
-    outbox,
-    silent,
-  );
-  t.after(() => uplink.stop());
-  uplink.start();
-  return uplink;
+  return (await openOutboxStore(t, withTempDir(t, 'uplink-faults-'))).outbox;
 }
 
 /** Appends for 20 devices, each with its own counter; remembers the sequence number of every message. */

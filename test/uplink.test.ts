@@ -6,12 +6,10 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { describe, test, type TestContext } from 'node:test';
 import mqttPacket from 'mqtt-packet';
-import pino from 'pino';
-import { openStore, type Store } from '../src/store/db.js';
-import { Outbox } from '../src/store/outbox.js';
+import type { Outbox } from '../src/store/outbox.js';
 import { backoffDelay } from '../src/uplink/backoff.js';
 import { resolveUplinkOptions } from '../src/uplink/options.js';
-import { Uplink, type UplinkOptions } from '../src/uplink/uplink.js';
+import type { Uplink, UplinkOptions } from '../src/uplink/uplink.js';
 // Helpers module by module (not helpers/index.js): these tests must not depend on the codec.
 import { startAedes, type AedesHandle } from './helpers/broker.js';
 import { collect, publishTo } from './helpers/mqtt.js';
@@ -19,47 +17,26 @@ import { LOOPBACK } from './helpers/ports.js';
 import { startFaultProxy } from './helpers/proxy.js';
 import { withTempDir } from './helpers/tmp.js';
 import { waitUntil } from './helpers/wait.js';
+import { openOutboxStore, startUplink as startTestUplink } from './support/uplink-rig.js';
 
-const silent = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
 const STATUS_TOPIC = 'mqttsn-bridge/test-gw/status';
 
-interface Gateway {
-  store: Store;
-  outbox: Outbox;
-  /** Close the outbox and the store (idempotent). Stop uplinks first. */
-  close(): Promise<void>;
-}
-
-async function openGateway(t: TestContext, dir: string): Promise<Gateway> {
-  const store = await openStore(dir);
-  const outbox = await Outbox.open(store, { gatewayId: 'test-gw', logger: silent });
-  let closing: Promise<void> | undefined;
-  const close = (): Promise<void> => (closing ??= outbox.close().then(() => store.close()));
-  t.after(close);
-  return { store, outbox, close };
-}
-
+/** aedes speaks MQTT 3.1.1; these tests use slower timings than the fault tests. */
 function startUplink(
   t: TestContext,
   outbox: Outbox,
   options: Partial<UplinkOptions> & { brokers: string[] },
 ): Uplink {
-  const uplink = new Uplink(
-    {
-      clientId: 'test-gw',
-      protocolVersion: 4,
-      keepaliveSeconds: 5,
-      connectTimeoutMs: 2000,
-      reconnect: { initialMs: 50, maxMs: 500 },
-      ...options,
-    },
-    outbox,
-    silent,
-  );
-  t.after(() => uplink.stop());
-  uplink.start();
-  return uplink;
+  return startTestUplink(t, outbox, {
+    protocolVersion: 4,
+    keepaliveSeconds: 5,
+    connectTimeoutMs: 2000,
+    reconnect: { initialMs: 50, maxMs: 500 },
+    ...options,
+  });
 }
+
+const openGateway = openOutboxStore;
 
 /** Appends `count` messages numbered from `from`, round-robin over 5 devices; payload = the number. */
 function fill(outbox: Outbox, from: number, count: number): void {

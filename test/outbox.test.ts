@@ -437,3 +437,51 @@ describe('outbox', () => {
     assert.equal(second.outbox.stats.messages, 10);
   });
 });
+
+describe('the in-memory tail', () => {
+  test('reads across the memory/disk boundary stay gap-free and in order, and equal what is on disk', async (t) => {
+    const { outbox } = await openOutbox(t, withTempDir(t, 'outbox-tail-'), { tailEntries: 4 });
+    for (let n = 1; n <= 10; n++) await appendDurably(outbox, message(n));
+    // Entries 1..8 only on disk (the tail restarted at 9), 9..10 in memory.
+    const read: string[] = [];
+    let cursor = 0;
+    for (;;) {
+      const chunk = await outbox.read(cursor, 3);
+      if (chunk.length === 0) break;
+      for (const entry of chunk) read.push(entry.payload.toString());
+      cursor = chunk[chunk.length - 1]!.seq;
+    }
+    assert.deepEqual(
+      read,
+      Array.from({ length: 10 }, (_, i) => `payload ${i + 1}`),
+    );
+    // What the tail hands out is what a reader of the disk gets.
+    const fromTail = (await outbox.read(9, 10))[0]!;
+    const { outbox: reopened } = await openOutbox(t, withTempDir(t, 'outbox-tail-copy-'));
+    await appendDurably(reopened, message(10));
+    const fromDisk = (await reopened.read(0, 1))[0]!;
+    assert.deepEqual(Object.keys(fromTail).sort(), Object.keys(fromDisk).sort());
+    assert.deepEqual(
+      [fromTail.topic, fromTail.retain, fromTail.payload.toString()],
+      [fromDisk.topic, fromDisk.retain, fromDisk.payload.toString()],
+    );
+    assert.deepEqual(
+      Object.keys(fromTail.userProperties).sort(),
+      Object.keys(fromDisk.userProperties).sort(),
+    );
+  });
+
+  test('nothing is handed out before its batch is on disk, nor after it was acknowledged', async (t) => {
+    const { outbox } = await openOutbox(t, withTempDir(t, 'outbox-tail-'));
+    let committed = false;
+    outbox.append(message(1), () => (committed = true));
+    // The write starts on a later turn of the event loop: right now the entry is in memory only.
+    assert.equal(committed, false);
+    assert.deepEqual(await outbox.read(0, 10), []);
+    await waitUntil(() => committed);
+    const [entry] = await outbox.read(0, 10);
+    assert.equal(entry?.payload.toString(), 'payload 1');
+    outbox.ack(entry!.seq);
+    assert.deepEqual(await outbox.read(0, 10), []);
+  });
+});

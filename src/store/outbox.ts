@@ -45,6 +45,11 @@ export interface OutboxOptions {
   ttlSweepIntervalMs?: number;
   /** Wall clock for receive times and TTL (default Date.now). */
   now?: () => number;
+  /**
+   * Most recent entries kept in memory for the uplink (default 4096), so live traffic is not read
+   * back from disk and re-parsed; older ones are read from LevelDB.
+   */
+  tailEntries?: number;
 }
 
 export interface OutboxMessage {
@@ -131,6 +136,15 @@ export class Outbox extends EventEmitter<OutboxEvents> {
   private writeErrors = 0;
   private sweepTimer: NodeJS.Timeout | undefined;
   private closed = false;
+  /**
+   * The newest entries, as appended, in sequence order: every live entry with seq >= tailFrom is here.
+   * read() serves from it once its cursor reaches tailFrom, and never past committedSeq.
+   */
+  private readonly tail = new Map<number, OutboxEntry>();
+  private tailFrom: number;
+  private readonly tailEntries: number;
+  /** Highest sequence number whose batch is on disk. */
+  private committedSeq: number;
 
   private constructor(
     db: Store,
@@ -150,6 +164,9 @@ export class Outbox extends EventEmitter<OutboxEvents> {
     this.ttlMs = options.ttlMs ?? 0;
     this.whenFull = options.whenFull ?? 'reject';
     this.now = options.now ?? Date.now;
+    this.tailEntries = options.tailEntries ?? 4096;
+    this.tailFrom = lastAssignedSeq + 1;
+    this.committedSeq = lastAssignedSeq;
     this.writer = new GroupCommit(
       db,
       entries,
@@ -255,23 +272,26 @@ export class Outbox extends EventEmitter<OutboxEvents> {
     if (this.closed) return 'rejected';
     const receivedAt = this.now();
     const seq = this.lastAssignedSeq + 1;
-    const record = encodeRecord({
-      topic: message.topic,
-      payload: message.payload,
-      retain: message.retain,
-      receivedAt,
-      userProperties: {
-        [USER_PROPERTY_ID]: `${this.gatewayId}:${seq}`,
-        [USER_PROPERTY_CLIENT]: message.clientId,
-        [USER_PROPERTY_RECEIVED]: new Date(receivedAt).toISOString(),
-      },
-    });
+    const userProperties = {
+      [USER_PROPERTY_ID]: `${this.gatewayId}:${seq}`,
+      [USER_PROPERTY_CLIENT]: message.clientId,
+      [USER_PROPERTY_RECEIVED]: new Date(receivedAt).toISOString(),
+    };
+    const { topic, payload, retain } = message;
+    const record = encodeRecord({ topic, payload, retain, receivedAt, userProperties });
     if (this.ttlMs > 0) this.expireOldest(receivedAt);
     if (!this.makeRoomFor(record.length)) return 'rejected';
     this.lastAssignedSeq = seq;
     this.index.add(seq, record.length, receivedAt);
     this.counters.appended++;
     this.writer.put(seq, record, onCommitted);
+    if (this.tail.size >= this.tailEntries) {
+      // Full (the uplink is behind): start over from here; what came before is read from disk.
+      this.tail.clear();
+      this.tailFrom = seq;
+    }
+    const view = Buffer.isBuffer(payload) ? payload : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
+    this.tail.set(seq, { seq, topic, payload: view, retain, userProperties, clientId: message.clientId, receivedAt });
     return 'queued';
   }
 
@@ -283,6 +303,7 @@ export class Outbox extends EventEmitter<OutboxEvents> {
     const found: OutboxEntry[] = [];
     if (limit <= 0 || this.index.count === 0) return found;
     const now = this.now();
+    if (afterSeq + 1 >= this.tailFrom) return this.readTail(afterSeq, limit, now);
     const iterator = this.entries.iterator({ ...SCAN_OPTIONS, gt: seqKey(afterSeq) });
     try {
       while (found.length < limit) {
@@ -307,6 +328,21 @@ export class Outbox extends EventEmitter<OutboxEvents> {
     return found;
   }
 
+  /** read() from memory: committed entries of the tail after `afterSeq`, in order. */
+  private readTail(afterSeq: number, limit: number, now: number): OutboxEntry[] {
+    const found: OutboxEntry[] = [];
+    for (const [seq, entry] of this.tail) {
+      if (seq <= afterSeq) continue;
+      if (seq > this.committedSeq || found.length >= limit) break;
+      if (this.isExpired(entry.receivedAt, now)) {
+        this.drop(seq, 'ttl');
+        continue;
+      }
+      found.push(entry);
+    }
+    return found;
+  }
+
   /** Whether `seq` is still waiting for delivery (not acknowledged, dropped or expired). */
   isLive(seq: number): boolean {
     return this.index.has(seq);
@@ -315,6 +351,7 @@ export class Outbox extends EventEmitter<OutboxEvents> {
   /** The broker has the message: forget it now, delete it with the next batch. False if not live. */
   ack(seq: number): boolean {
     if (this.index.remove(seq) < 0) return false;
+    this.tail.delete(seq);
     this.counters.acked++;
     // After close() the db may be gone: the entry is then sent again after a restart (at-least-once).
     if (!this.closed) this.writer.delete(seq);
@@ -383,6 +420,7 @@ export class Outbox extends EventEmitter<OutboxEvents> {
 
   private drop(seq: number, reason: 'quota' | 'ttl' | 'invalid'): void {
     if (this.index.remove(seq) < 0) return;
+    this.tail.delete(seq);
     if (!this.closed) this.writer.delete(seq);
     if (reason === 'quota') this.counters.dropQuota++;
     else if (reason === 'invalid') this.counters.dropInvalid++;
@@ -417,8 +455,13 @@ export class Outbox extends EventEmitter<OutboxEvents> {
       this.writeErrors++;
       this.logger.error({ err, messages: puts.length }, 'outbox: batch write failed, messages not stored');
       // Not on disk, so not in the outbox: the devices get no PUBACK and will retry.
-      for (const put of puts) this.index.remove(put.seq);
+      for (const put of puts) {
+        this.index.remove(put.seq);
+        this.tail.delete(put.seq);
+      }
     }
+    // Batches are written in order, so everything up to the last put of this one is settled.
+    if (puts.length > 0) this.committedSeq = Math.max(this.committedSeq, puts[puts.length - 1]!.seq);
     for (const put of puts) {
       if (put.onCommitted === undefined) continue;
       try {

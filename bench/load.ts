@@ -1,0 +1,230 @@
+/**
+ * Load generator: simulated sensors against the real gateway (child process) and a local Mosquitto.
+ *
+ *   npm run build && node --import tsx bench/load.ts [--seconds 10] [--devices 50,200]
+ *
+ * The gateway runs compiled (dist/cli.js), as installed; the generator and Mosquitto share the machine.
+ *
+ * Prints, per device count: durable QoS 1 messages/s and PUBACK latency (p50/p99/max) with one message
+ * in flight per device (as sensors do); then the highest QoS 0 rate that arrives at the broker without
+ * loss; and the gateway's peak RSS. Figures, not assertions: run on purpose, not in `npm test`.
+ */
+import dgram from 'node:dgram';
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import mqtt from 'mqtt';
+import { encode } from '../src/codec/index.js';
+import { startMosquitto, tempDir } from '../test/helpers/index.js';
+import { spawnGateway, type GatewayProcess } from '../test/support/gateway-process.js';
+
+const { values } = parseArgs({
+  options: { seconds: { type: 'string', default: '10' }, devices: { type: 'string', default: '50,200' } },
+});
+const seconds = Number(values.seconds);
+const deviceCounts = values.devices.split(',').map(Number);
+
+/**
+ * One simulated sensor: its own UDP socket, short topic "bn", one PUBLISH in flight. Callback-driven
+ * (no promise or timer per message) so the generator costs less CPU than the gateway it measures.
+ */
+class Sensor {
+  readonly socket = dgram.createSocket('udp4');
+  private readonly publish: Buffer;
+  private msgId = 0;
+  private sentAt = 0;
+  private onAck: (() => void) | undefined;
+  latencies: number[] = [];
+
+  constructor(
+    private readonly port: number,
+    readonly clientId: string,
+    qos: 0 | 1,
+  ) {
+    this.publish = Buffer.from(
+      encode({
+        type: 'PUBLISH',
+        dup: false,
+        qos,
+        retain: false,
+        topicIdType: 'short',
+        topicId: 0x626e,
+        msgId: 0,
+        data: Buffer.alloc(24, 0x61),
+      }),
+    );
+    this.socket.on('message', (msg) => {
+      // CONNACK (05), or the PUBACK (0d) of the message in flight.
+      if (msg[1] === 0x05 || (msg[1] === 0x0d && msg.readUInt16BE(4) === this.msgId)) this.onAck?.();
+    });
+  }
+
+  async connect(): Promise<void> {
+    await new Promise<void>((resolve) => this.socket.bind(0, '127.0.0.1', resolve));
+    await new Promise<void>((resolve) => {
+      this.onAck = resolve;
+      this.socket.send(
+        encode({
+          type: 'CONNECT',
+          will: false,
+          cleanSession: true,
+          protocolId: 1,
+          duration: 300,
+          clientId: this.clientId,
+        }),
+        this.port,
+        '127.0.0.1',
+      );
+    });
+    this.onAck = undefined;
+  }
+
+  /** Publishes QoS 1 back to back until `until`; resolves with how many were acknowledged. */
+  runQos1(until: number): Promise<number> {
+    return new Promise((resolve) => {
+      let acked = 0;
+      const sendNext = (): void => {
+        if (performance.now() >= until) {
+          this.onAck = undefined;
+          resolve(acked);
+          return;
+        }
+        this.msgId = this.msgId === 0xffff ? 1 : this.msgId + 1;
+        this.publish.writeUInt16BE(this.msgId, 5);
+        this.sentAt = performance.now();
+        this.socket.send(this.publish, this.port, '127.0.0.1');
+      };
+      this.onAck = () => {
+        this.latencies.push(performance.now() - this.sentAt);
+        acked++;
+        sendNext();
+      };
+      sendNext();
+    });
+  }
+
+  /** A sensor whose PUBACK is overdue retransmits with DUP, as the spec asks (T_retry). */
+  retransmitIfStalled(now: number, afterMs: number): void {
+    if (this.onAck && now - this.sentAt > afterMs) {
+      this.publish[2]! |= 0x80;
+      this.socket.send(this.publish, this.port, '127.0.0.1');
+      this.publish[2]! &= 0x7f;
+    }
+  }
+
+  sendQos0(): void {
+    this.socket.send(this.publish, this.port, '127.0.0.1');
+  }
+
+  close(): void {
+    this.socket.close();
+  }
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
+}
+
+/** The gateway's resident memory now (VmRSS) or at its peak so far (VmHWM), in MB. */
+function rssMb(gw: GatewayProcess, field: 'VmRSS' | 'VmHWM'): number {
+  const status = readFileSync(`/proc/${gw.pid}/status`, 'utf8');
+  return Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1]) / 1024;
+}
+
+async function counter(url: string): Promise<{ count: () => number; close: () => Promise<void> }> {
+  const client = await mqtt.connectAsync(url, { protocolVersion: 5, clientId: `bench-sub-${process.pid}` });
+  let n = 0;
+  client.on('message', () => n++);
+  await client.subscribeAsync('mqttsn/+/bn', { qos: 1 });
+  return { count: () => n, close: () => client.endAsync() };
+}
+
+async function main(): Promise<void> {
+  const mosquitto = await startMosquitto({ extraConfig: 'max_queued_messages 1000000\n' });
+  const data = tempDir('mqttsn-bench-');
+  const gw = await spawnGateway(
+    ['--broker', mosquitto.url, '--data-dir', data.path, '--log-level', 'warn', '--max-clients', '100000'],
+    {
+      env: { MQTTSN_BRIDGE_LOG_LEVEL: 'warn' },
+      // e.g. GATEWAY_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the gateway.
+      nodeArgs: (process.env.GATEWAY_NODE_ARGS ?? '').split(' ').filter(Boolean),
+      compiled: true,
+    },
+  );
+  const sub = await counter(mosquitto.url);
+  console.log(
+    `node ${process.version}, ${seconds} s per run, payload 24 bytes, gateway pid ${gw.pid}, idle RSS ${rssMb(gw, 'VmRSS').toFixed(1)} MB`,
+  );
+  console.log('');
+  console.log(
+    'devices | QoS 1 durable msg/s | PUBACK p50 ms | p99 ms | max ms | arrived at broker | gateway RSS MB (peak)',
+  );
+  try {
+    for (const devices of deviceCounts) {
+      const sensors = Array.from(
+        { length: devices },
+        (_, i) => new Sensor(gw.udpPort, `load-${devices}-${i}`, 1),
+      );
+      await Promise.all(sensors.map((s) => s.connect()));
+      const before = sub.count();
+      const started = performance.now();
+      const watchdog = setInterval(
+        () => sensors.forEach((s) => s.retransmitIfStalled(performance.now(), 2000)),
+        500,
+      );
+      const acked = (await Promise.all(sensors.map((s) => s.runQos1(started + seconds * 1000)))).reduce(
+        (a, b) => a + b,
+        0,
+      );
+      clearInterval(watchdog);
+      const elapsed = (performance.now() - started) / 1000;
+      const all = sensors.flatMap((s) => s.latencies).sort((a, b) => a - b);
+      const deadline = Date.now() + 30_000;
+      while (sub.count() - before < acked && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 50));
+      console.log(
+        `${String(devices).padStart(7)} | ${String(Math.round(acked / elapsed)).padStart(19)} | ${percentile(all, 50).toFixed(2).padStart(13)} | ${percentile(all, 99).toFixed(2).padStart(6)} | ${all[all.length - 1]!.toFixed(1).padStart(6)} | ${sub.count() - before}/${acked} | ${rssMb(gw, 'VmRSS').toFixed(0)} (${rssMb(gw, 'VmHWM').toFixed(0)})`,
+      );
+      sensors.forEach((s) => s.close());
+    }
+
+    console.log('');
+    console.log('QoS 0 offered msg/s | arrived | lost');
+    const sensors = Array.from({ length: 50 }, (_, i) => new Sensor(gw.udpPort, `q0-${i}`, 0));
+    await Promise.all(sensors.map((s) => s.connect()));
+    let lossless = 0;
+    for (const rate of [5_000, 10_000, 20_000, 30_000, 40_000, 60_000]) {
+      const before = sub.count();
+      const total = rate * Math.min(seconds, 5);
+      const perTick = rate / 1000;
+      let sent = 0;
+      let carry = 0;
+      const started = performance.now();
+      while (sent < total) {
+        const due = Math.min(total, Math.floor((performance.now() - started) * perTick));
+        carry = due - sent;
+        for (let i = 0; i < carry; i++) sensors[(sent + i) % sensors.length]!.sendQos0();
+        sent = due;
+        await new Promise((r) => setImmediate(r));
+      }
+      const deadline = Date.now() + 15_000;
+      while (sub.count() - before < total && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 50));
+      const arrived = sub.count() - before;
+      console.log(`${String(rate).padStart(19)} | ${String(arrived).padStart(7)} | ${total - arrived}`);
+      if (arrived < total) break;
+      lossless = rate;
+    }
+    sensors.forEach((s) => s.close());
+    console.log(`QoS 0 lossless up to: ${lossless} msg/s`);
+    console.log(
+      `gateway RSS now ${rssMb(gw, 'VmRSS').toFixed(1)} MB, peak ${rssMb(gw, 'VmHWM').toFixed(1)} MB (peak includes the QoS 0 overload step)`,
+    );
+  } finally {
+    await sub.close();
+    await gw.signal('SIGTERM');
+    await mosquitto.stop();
+    data.cleanup();
+  }
+}
+
+await main();

@@ -10,6 +10,7 @@ import {
   topicMatches,
   topicNameProblem,
   TopicTable,
+  FilterTrie,
 } from '../src/topics/index.js';
 
 test('topic names a device may publish to', () => {
@@ -117,4 +118,44 @@ test('topic tables are per client, bounded, and never issue reserved ids', () =>
   table.clear();
   assert.equal(table.size, 0);
   assert.equal(table.register('z'), 1);
+});
+
+test('the filter trie finds exactly the filters topicMatches accepts, through adds and removes', () => {
+  const level = fc.constantFrom('a', 'b', '$x', '');
+  const filterLevel = fc.constantFrom('a', 'b', '+', '#', '$x');
+  const filterArb = fc.array(filterLevel, { minLength: 1, maxLength: 4 }).map((levels) => {
+    const hashAt = levels.indexOf('#');
+    return (hashAt === -1 ? levels : levels.slice(0, hashAt + 1)).join('/');
+  });
+  fc.assert(
+    fc.property(
+      fc.uniqueArray(filterArb, { maxLength: 12 }),
+      fc.array(
+        fc.array(level, { minLength: 1, maxLength: 4 }).map((l) => l.join('/')),
+        { minLength: 1, maxLength: 8 },
+      ),
+      fc.array(fc.nat(), { maxLength: 4 }),
+      (filters, topics, removals) => {
+        const trie = new FilterTrie();
+        for (const f of filters) trie.add(f);
+        const removed = new Set(
+          removals
+            .map((i) => filters[i % Math.max(1, filters.length)])
+            .filter((f): f is string => f !== undefined),
+        );
+        for (const f of removed) trie.remove(f);
+        const live = filters.filter((f) => !removed.has(f));
+        for (const topic of topics) {
+          const found: string[] = [];
+          trie.match(topic, (f) => found.push(f));
+          assert.deepEqual(
+            found.sort(),
+            live.filter((f) => topicMatches(f, topic)).sort(),
+            `topic ${JSON.stringify(topic)}`,
+          );
+        }
+      },
+    ),
+    { numRuns: 3000 },
+  );
 });

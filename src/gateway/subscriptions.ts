@@ -1,5 +1,5 @@
 import type { TopicIdTypeName } from '../codec/constants.js';
-import { topicMatches } from '../topics/names.js';
+import { FilterTrie } from '../topics/filter-trie.js';
 import type { Session } from './session.js';
 
 /** A device's subscription, kept in its session (and persisted with CleanSession=0). */
@@ -25,6 +25,7 @@ export interface Subscription {
  */
 export class SubscriptionIndex {
   private readonly sessionsByFilter = new Map<string, Set<Session>>();
+  private readonly trie = new FilterTrie();
 
   constructor(private readonly onLast: (filter: string) => void) {}
 
@@ -37,7 +38,10 @@ export class SubscriptionIndex {
     session.subscriptions.set(subscription.filter, subscription);
     let sessions = this.sessionsByFilter.get(subscription.filter);
     const isNew = sessions === undefined;
-    if (!sessions) this.sessionsByFilter.set(subscription.filter, (sessions = new Set()));
+    if (!sessions) {
+      this.sessionsByFilter.set(subscription.filter, (sessions = new Set()));
+      this.trie.add(subscription.filter);
+    }
     sessions.add(session);
     return isNew;
   }
@@ -47,6 +51,7 @@ export class SubscriptionIndex {
     const sessions = this.sessionsByFilter.get(filter);
     if (sessions?.delete(session) && sessions.size === 0) {
       this.sessionsByFilter.delete(filter);
+      this.trie.remove(filter);
       this.onLast(filter);
     }
     return true;
@@ -62,14 +67,13 @@ export class SubscriptionIndex {
    */
   match(topic: string): Map<Session, Subscription> {
     const targets = new Map<Session, Subscription>();
-    for (const [filter, sessions] of this.sessionsByFilter) {
-      if (!topicMatches(filter, topic)) continue;
-      for (const session of sessions) {
+    this.trie.match(topic, (filter) => {
+      for (const session of this.sessionsByFilter.get(filter)!) {
         const subscription = session.subscriptions.get(filter)!;
         const previous = targets.get(session);
         if (!previous || subscription.qos > previous.qos) targets.set(session, subscription);
       }
-    }
+    });
     return targets;
   }
 

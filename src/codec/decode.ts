@@ -110,6 +110,14 @@ function decodeAt(buf: Uint8Array, start: number, maxClientId: number, allowEnca
     return decodeEncapsulated(buf, start, p, total, optionalLong, maxClientId);
   }
   if (total !== size) throw new MqttSnCodecError('length mismatch', type);
+  const pkt = decodeBody(buf, p, type, maxClientId);
+  if (optionalLong) pkt.longLength = true;
+  return pkt;
+}
+
+/** The message of type `type` whose body runs from `p` to the end of `buf`. */
+function decodeBody(buf: Uint8Array, p: number, type: number, maxClientId: number): PlainPacket {
+  const end = buf.length;
   const n = end - p; // body bytes after MsgType
 
   // Literal case labels (see MsgType) so the switch compiles to a jump table.
@@ -118,14 +126,12 @@ function decodeAt(buf: Uint8Array, start: number, maxClientId: number, allowEnca
       // ADVERTISE
       if (n !== 3) throw sizeError(n, 3, type);
       const pkt: PlainPacket = { type: 'ADVERTISE', gwId: buf[p]!, duration: u16(buf, p + 1) };
-      if (optionalLong) pkt.longLength = true;
       return pkt;
     }
     case 0x01: {
       // SEARCHGW
       if (n !== 1) throw sizeError(n, 1, type);
       const pkt: PlainPacket = { type: 'SEARCHGW', radius: buf[p]! };
-      if (optionalLong) pkt.longLength = true;
       return pkt;
     }
     case 0x02: {
@@ -135,7 +141,6 @@ function decodeAt(buf: Uint8Array, start: number, maxClientId: number, allowEnca
         n === 1
           ? { type: 'GWINFO', gwId: buf[p]! }
           : { type: 'GWINFO', gwId: buf[p]!, gwAddress: buf.subarray(p + 1, end) };
-      if (optionalLong) pkt.longLength = true;
       return pkt;
     }
     case 0x04: {
@@ -154,21 +159,18 @@ function decodeAt(buf: Uint8Array, start: number, maxClientId: number, allowEnca
         duration: u16(buf, p + 2),
         clientId: decodeUtf8(buf, p + 4, end, type),
       };
-      if (optionalLong) pkt.longLength = true;
       return pkt;
     }
     case 0x05: {
       // CONNACK
       if (n !== 1) throw sizeError(n, 1, type);
       const pkt: PlainPacket = { type: 'CONNACK', returnCode: returnCode(buf[p]!, type) };
-      if (optionalLong) pkt.longLength = true;
       return pkt;
     }
     case 0x06: {
       // WILLTOPICREQ
       if (n !== 0) throw sizeError(n, 0, type);
       const pkt: PlainPacket = { type: 'WILLTOPICREQ' };
-      if (optionalLong) pkt.longLength = true;
       return pkt;
     }
     case 0x07: // WILLTOPIC
@@ -190,14 +192,12 @@ function decodeAt(buf: Uint8Array, start: number, maxClientId: number, allowEnca
           willTopic: decodeUtf8(buf, p + 1, end, type),
         };
       }
-      if (optionalLong) pkt.longLength = true;
       return pkt;
     }
     case 0x08: {
       // WILLMSGREQ
       if (n !== 0) throw sizeError(n, 0, type);
       const pkt: PlainPacket = { type: 'WILLMSGREQ' };
-      if (optionalLong) pkt.longLength = true;
       return pkt;
     }
     case 0x09: // WILLMSG
@@ -207,7 +207,6 @@ function decodeAt(buf: Uint8Array, start: number, maxClientId: number, allowEnca
         type: type === 0x09 ? 'WILLMSG' : 'WILLMSGUPD',
         willMsg: buf.subarray(p, end),
       };
-      if (optionalLong) pkt.longLength = true;
       return pkt;
     }
     case 0x0a: {
@@ -220,7 +219,6 @@ function decodeAt(buf: Uint8Array, start: number, maxClientId: number, allowEnca
         msgId: u16(buf, p + 2),
         topicName: decodeUtf8(buf, p + 4, end, type),
       };
-      if (optionalLong) pkt.longLength = true;
       return pkt;
     }
     case 0x0b: // REGACK
@@ -233,7 +231,6 @@ function decodeAt(buf: Uint8Array, start: number, maxClientId: number, allowEnca
         msgId: u16(buf, p + 2),
         returnCode: returnCode(buf[p + 4]!, type),
       };
-      if (optionalLong) pkt.longLength = true;
       return pkt;
     }
     case 0x0c: {
@@ -253,7 +250,6 @@ function decodeAt(buf: Uint8Array, start: number, maxClientId: number, allowEnca
         msgId: u16(buf, p + 3),
         data: buf.subarray(p + 5, end),
       };
-      if (optionalLong) pkt.longLength = true;
       return pkt;
     }
     case 0x0e: // PUBCOMP
@@ -266,7 +262,6 @@ function decodeAt(buf: Uint8Array, start: number, maxClientId: number, allowEnca
         type: type === 0x0e ? 'PUBCOMP' : type === 0x0f ? 'PUBREC' : type === 0x10 ? 'PUBREL' : 'UNSUBACK',
         msgId: u16(buf, p),
       };
-      if (optionalLong) pkt.longLength = true;
       return pkt;
     }
     case 0x12: // SUBSCRIBE
@@ -312,7 +307,6 @@ function decodeAt(buf: Uint8Array, start: number, maxClientId: number, allowEnca
             }
           : { type: 'UNSUBSCRIBE', msgId, topicIdType, topicId };
       }
-      if (optionalLong) pkt.longLength = true;
       return pkt;
     }
     case 0x13: {
@@ -329,7 +323,6 @@ function decodeAt(buf: Uint8Array, start: number, maxClientId: number, allowEnca
         msgId: u16(buf, p + 3),
         returnCode: returnCode(buf[p + 5]!, type),
       };
-      if (optionalLong) pkt.longLength = true;
       return pkt;
     }
     case 0x16: {
@@ -341,14 +334,12 @@ function decodeAt(buf: Uint8Array, start: number, maxClientId: number, allowEnca
         if (n > maxClientId) throw new MqttSnCodecError('client id too long', type);
         pkt = { type: 'PINGREQ', clientId: decodeUtf8(buf, p, end, type) };
       }
-      if (optionalLong) pkt.longLength = true;
       return pkt;
     }
     case 0x17: {
       // PINGRESP
       if (n !== 0) throw sizeError(n, 0, type);
       const pkt: PlainPacket = { type: 'PINGRESP' };
-      if (optionalLong) pkt.longLength = true;
       return pkt;
     }
     case 0x18: {
@@ -357,7 +348,6 @@ function decodeAt(buf: Uint8Array, start: number, maxClientId: number, allowEnca
       if (n === 0) pkt = { type: 'DISCONNECT' };
       else if (n === 2) pkt = { type: 'DISCONNECT', duration: u16(buf, p) };
       else throw sizeError(n, 2, type);
-      if (optionalLong) pkt.longLength = true;
       return pkt;
     }
     case 0x1b: // WILLTOPICRESP
@@ -368,7 +358,6 @@ function decodeAt(buf: Uint8Array, start: number, maxClientId: number, allowEnca
         type: type === 0x1b ? 'WILLTOPICRESP' : 'WILLMSGRESP',
         returnCode: returnCode(buf[p]!, type),
       };
-      if (optionalLong) pkt.longLength = true;
       return pkt;
     }
     default:

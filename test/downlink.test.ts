@@ -4,6 +4,7 @@ import { ReturnCode } from '../src/codec/constants.js';
 import { shortTopicId } from '../src/codec/index.js';
 import type { Packet, PacketOf } from '../src/codec/types.js';
 import { publishTo, sleep, waitUntil, type MqttSnTestClient } from './helpers/index.js';
+import { compileNamespace } from '../src/topics/namespace.js';
 import { startGateway, type GatewayFixture } from './support/gateway-fixture.js';
 
 const text = (bytes: Uint8Array): string => Buffer.from(bytes).toString();
@@ -339,4 +340,23 @@ test('WILLTOPICUPD / WILLMSGUPD change the will; an empty WILLTOPICUPD deletes i
   gw.advance(16_000);
   await sleep(100);
   assert.equal((await gw.stored()).length, 1, 'no will after deleting it');
+});
+
+test('a wildcard filter shared by 100 devices (namespace without {clientId}) is one broker subscription', async (t) => {
+  const gw = await startGateway(t, {
+    broker: true,
+    config: {
+      namespace: compileNamespace('site/', '7'),
+      limits: { maxClients: 200, maxTopicsPerClient: 16, maxPacketSize: 1024, maxClientIdLength: 23 },
+    },
+  });
+  const brokerFilters = watchBrokerSubscriptions(gw);
+  const devices = await Promise.all(Array.from({ length: 100 }, () => gw.client()));
+  await Promise.all(devices.map((d, i) => d.connect({ clientId: `w${i}` })));
+  for (const d of devices) assert.equal((await subscribe(d, { topicName: 'cmd/#' }, 1)).topicId, 0);
+  await waitUntil(() => brokerFilters.has('site/cmd/#'));
+  assert.deepEqual([...brokerFilters], ['site/cmd/#'], 'one broker subscription for 100 devices');
+  await publishTo(gw.broker!.url, 'site/cmd/all-lights', 'off', { qos: 1 });
+  const got = await Promise.all(devices.map((d) => receive(d)));
+  assert.ok(got.every((p) => text(p.data) === 'off'));
 });

@@ -290,8 +290,18 @@ export class Outbox extends EventEmitter<OutboxEvents> {
       this.tail.clear();
       this.tailFrom = seq;
     }
-    const view = Buffer.isBuffer(payload) ? payload : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
-    this.tail.set(seq, { seq, topic, payload: view, retain, userProperties, clientId: message.clientId, receivedAt });
+    const view = Buffer.isBuffer(payload)
+      ? payload
+      : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
+    this.tail.set(seq, {
+      seq,
+      topic,
+      payload: view,
+      retain,
+      userProperties,
+      clientId: message.clientId,
+      receivedAt,
+    });
     return 'queued';
   }
 

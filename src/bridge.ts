@@ -247,16 +247,24 @@ function publishStats(topic: string, gateway: Gateway, outbox: Outbox, uplink: U
 }
 
 /** Settings a SIGHUP applies without a restart. */
-const LIVE_SETTINGS = new Set<keyof Config>(['predefined', 'allowClients', 'limits', 'downlink', 'logLevel']);
+const LIVE_SETTINGS = new Set<keyof Config>([
+  'predefined',
+  'allowClients',
+  'limits',
+  'downlink',
+  'logLevel',
+  'deviceSessionExpirySeconds',
+]);
 
 function liveGatewaySettings(
   config: Config,
-): Pick<GatewayConfig, 'predefined' | 'allowClients' | 'limits' | 'downlink'> {
+): Pick<GatewayConfig, 'predefined' | 'allowClients' | 'limits' | 'downlink' | 'sessionExpiryMs'> {
   return {
     predefined: buildPredefined(
       config.predefined.map((p) => ({ clientId: p.clientId, topicId: p.id, topic: p.topic })),
     ),
     allowClients: config.allowClients,
+    sessionExpiryMs: config.deviceSessionExpirySeconds * 1000,
     limits: config.limits,
     downlink: {
       retryMs: config.downlink.retrySeconds * 1000,

@@ -360,3 +360,21 @@ test('a wildcard filter shared by 100 devices (namespace without {clientId}) is 
   const got = await Promise.all(devices.map((d) => receive(d)));
   assert.ok(got.every((p) => text(p.data) === 'off'));
 });
+
+test('a persistent session whose device stays away past --device-session-expiry is forgotten with its queue', async (t) => {
+  const gw = await startGateway(t, { broker: true, config: { sessionExpiryMs: 60_000 } });
+  const c = await gw.client();
+  await c.connect({ clientId: 'gone', cleanSession: false });
+  await subscribe(c, { topicName: 'cmd' }, 1);
+  await c.disconnect();
+  await publishTo(gw.broker!.url, 'mqttsn/gone/cmd', 'waiting', { qos: 1 });
+  await waitUntil(() => gw.gateway.sessions.byClientId('gone')?.outgoing.length === 1);
+  gw.advance(59_000);
+  assert.ok(gw.gateway.sessions.byClientId('gone'), 'kept within the expiry');
+  gw.advance(2_000);
+  assert.equal(gw.gateway.sessions.byClientId('gone'), undefined);
+  assert.equal(gw.gateway.subscriptions.filterCount, 0, 'its broker subscription is released');
+  assert.equal(gw.gateway.stats.sessionsExpired, 1);
+  await gw.restart();
+  assert.equal(gw.gateway.sessions.byClientId('gone'), undefined, 'not restored either');
+});

@@ -239,6 +239,7 @@ describe('observe server with a real outbox', () => {
       'mqttsn_publishes_refused_total',
       'mqttsn_replay_rate_messages_per_second',
       'mqttsn_send_errors_total',
+      'mqttsn_sessions_expired_total',
       'mqttsn_sessions_lost_total',
       'mqttsn_unexpected_packets_total',
       'mqttsn_uplink_ack_timeouts_total',

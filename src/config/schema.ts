@@ -53,6 +53,12 @@ export const configSchema = z.strictObject({
         seen.add(key);
       }
     }),
+  /** A CleanSession=0 device session disconnected or lost this long is forgotten; 0: never. */
+  deviceSessionExpirySeconds: z
+    .number()
+    .int()
+    .min(0)
+    .default(7 * 86_400),
   /** Client ids allowed to connect: exact ids or prefixes ending in '*'. Empty: everyone. */
   allowClients: z.array(z.string().min(1)).default([]),
   /**

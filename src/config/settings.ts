@@ -351,6 +351,14 @@ export const settings: readonly Setting[] = [
     arg: 'S',
     help: 'seconds between statistics messages',
   },
+  {
+    section: 'Device side',
+    path: 'deviceSessionExpirySeconds',
+    flag: 'device-session-expiry',
+    kind: 'number',
+    arg: 'S',
+    help: 'forget a CleanSession=0 device session (subscriptions, queued messages) after this long without the device; 0: never',
+  },
 ];
 
 /** MQTTSN_BRIDGE_ + the flag name in upper snake case, e.g. MQTTSN_BRIDGE_OUTBOX_MAX_MESSAGES. */

@@ -50,6 +50,8 @@ export interface GatewayOptions {
   downlink: DownlinkOptions;
   /** Client ids allowed to CONNECT: exact ids, or prefixes ending in '*'. Empty: everyone. */
   allowClients: readonly string[];
+  /** A CleanSession=0 session disconnected or lost this long is forgotten (0: never). */
+  sessionExpiryMs: number;
 }
 
 /** The broker side of subscriptions (the uplink, wired in bridge.ts). */

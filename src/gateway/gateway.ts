@@ -175,7 +175,9 @@ export class Gateway {
    * Applies what can change while running (SIGHUP): predefined topics, the allow-list, limits and
    * downlink timings. New limits apply to new sessions; existing topic tables keep their size.
    */
-  reconfigure(changes: Pick<GatewayConfig, 'predefined' | 'allowClients' | 'limits' | 'downlink'>): void {
+  reconfigure(
+    changes: Pick<GatewayConfig, 'predefined' | 'allowClients' | 'limits' | 'downlink' | 'sessionExpiryMs'>,
+  ): void {
     Object.assign(this.config.downlink, changes.downlink); // the delivery engine holds this object
     this.config = { ...this.config, ...changes, downlink: this.config.downlink };
     this.sessions.setMaxTopics(changes.limits.maxTopicsPerClient);
@@ -359,13 +361,23 @@ export class Gateway {
         entry.deadline = now + Session.graceMs(session.sleepMs);
         break;
       default:
-        entry.deadline = Infinity;
+        // Disconnected or lost: a kept (CleanSession=0) session is forgotten after the expiry.
+        entry.deadline =
+          !session.cleanSession && this.config.sessionExpiryMs > 0
+            ? now + this.config.sessionExpiryMs
+            : Infinity;
     }
     this.wheel.schedule(entry);
     if (state === 'asleep' || state === 'disconnected' || state === 'lost') this.delivery.suspend(session);
   }
 
   private onSupervisionExpired(session: Session): void {
+    if (session.state === 'disconnected' || session.state === 'lost') {
+      session.log.info({ queued: session.outgoing.length }, 'persistent session expired: forgotten');
+      this.stats.sessionsExpired++;
+      this.sessions.remove(session);
+      return;
+    }
     const reason =
       session.state === 'asleep' ? 'did not wake within its sleep duration' : 'keep-alive expired';
     this.lose(session, reason);

@@ -35,6 +35,8 @@ export class GatewayStats {
   downlinkRetransmissions = 0;
   connects = 0;
   sessionsLost = 0;
+  /** Persistent sessions forgotten after --device-session-expiry without the device. */
+  sessionsExpired = 0;
   /** Store-to-PUBACK latency histogram: counts per LATENCY_BUCKETS_MS bucket plus +Inf. */
   readonly pubackLatencyBuckets = new Float64Array(LATENCY_BUCKETS_MS.length + 1);
   pubackLatencySumMs = 0;

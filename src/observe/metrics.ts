@@ -174,6 +174,11 @@ function defineDeviceMetrics(metric: Mirror<Snapshot>): void {
     'Device sessions ended because the device went silent past its keep-alive or sleep time.',
     (s) => s.gateway.sessionsLost,
   );
+  metric.counter(
+    'mqttsn_sessions_expired_total',
+    'Persistent (CleanSession=0) device sessions forgotten after --device-session-expiry without the device.',
+    (s) => s.gateway.sessionsExpired,
+  );
   metric.histogram(
     'mqttsn_puback_latency_seconds',
     'Time from a device QoS 1/2 PUBLISH to its PUBACK/PUBREC: mostly waiting for the synced disk write.',

@@ -105,6 +105,7 @@ export async function startGateway(t: TestContext, options: FixtureOptions = {})
         bufferQos0ForSleepers: true,
       },
       allowClients: [],
+      sessionExpiryMs: 7 * 86_400_000,
       ...options.config,
     };
     gateway = new Gateway(config, {

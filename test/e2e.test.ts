@@ -102,6 +102,27 @@ function checkDelivery(messages: CollectedMessage[], names: string[], count: num
   };
 }
 
+/** Waits until every "<name>:<i>" arrived; on timeout the error carries what is missing and the gateway's log. */
+async function waitForDelivery(
+  gw: GatewayProcess,
+  collector: Collector,
+  names: string[],
+  count: number,
+  what: string,
+): Promise<void> {
+  try {
+    await waitUntil(() => checkDelivery(onlySeq(collector), names, count).missing.length === 0, {
+      timeoutMs: 30_000,
+      description: what,
+    });
+  } catch (err) {
+    const { missing, total } = checkDelivery(onlySeq(collector), names, count);
+    throw new Error(
+      `${(err as Error).message}: ${total} arrived, ${missing.length} missing (first: ${missing.slice(0, 5).join(' ')})\ngateway log (tail):\n${gw.output().slice(-4000)}`,
+    );
+  }
+}
+
 async function waitOnline(collector: Collector): Promise<void> {
   await waitUntil(
     () => collector.messages.some((m) => m.topic.includes('$gateway') && m.payload.toString() === 'online'),
@@ -202,10 +223,7 @@ test('20 devices through a link outage: every acknowledged message arrives, in p
   );
 
   proxy.refuse(false);
-  await waitUntil(() => checkDelivery(onlySeq(collector), names, perClient).missing.length === 0, {
-    timeoutMs: 30_000,
-    description: 'backlog replayed',
-  });
+  await waitForDelivery(gw, collector, names, perClient, 'backlog replayed');
   const report = checkDelivery(onlySeq(collector), names, perClient);
   t.diagnostic(`outage: ${report.total} delivered, ${report.unique} unique, ${report.duplicates} duplicates`);
   assert.deepEqual(report.missing, []);

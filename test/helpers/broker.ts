@@ -213,6 +213,9 @@ function buildConfig(port: number, opts: StartMosquittoOptions, persistenceDir: 
     'log_dest stderr',
     'log_timestamp_format %H:%M:%S',
     'connection_messages true',
+    // Never drop QoS 1/2 messages for a subscriber that falls behind (the default queue is 1000): a
+    // collector slowed by a busy CI machine must not make a replay look lossy.
+    'max_queued_messages 0',
   ];
   if (opts.verboseLog) lines.push('log_type all');
   // As root, mosquitto drops privileges to user "mosquitto", which cannot write our 0700 temp dirs.

@@ -19,13 +19,13 @@
  * GATEWAY_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof".
  */
 import dgram from 'node:dgram';
-import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import mqtt, { type MqttClient } from 'mqtt';
 import { encode } from '../src/codec/index.js';
 import { startMosquitto, tempDir, type MosquittoHandle, type TempDir } from '../test/helpers/index.js';
 import { spawnGateway, type GatewayProcess } from '../test/support/gateway-process.js';
+import { cleanup, cleanups, cpuSeconds, machineCpuSeconds, percentile, rssMb } from './support.js';
 
 const { values } = parseArgs({
   options: {
@@ -183,46 +183,6 @@ class Device {
   }
 }
 
-/** utime + stime of a process in seconds (/proc/<pid>/stat fields 14 and 15, in clock ticks). */
-function cpuSeconds(pid: number | undefined): number {
-  if (pid === undefined) return NaN;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
-  } catch {
-    return NaN;
-  }
-}
-const CLOCK_TICKS = 100; // USER_HZ: 100 on every mainstream Linux build (getconf CLK_TCK)
-
-/** CPU seconds the whole machine has spent busy (all cores), from /proc/stat: to see others' load. */
-function machineCpuSeconds(): number {
-  try {
-    const [, user, nice, system, , , irq, softirq, steal] = readFileSync('/proc/stat', 'utf8')
-      .split('\n', 1)[0]!
-      .split(/\s+/)
-      .map(Number);
-    return (user! + nice! + system! + irq! + softirq! + steal!) / CLOCK_TICKS;
-  } catch {
-    return NaN;
-  }
-}
-
-/** Resident memory now (VmRSS) or at its peak so far (VmHWM), in MB. */
-function rssMb(pid: number | undefined, field: 'VmRSS' | 'VmHWM'): number {
-  try {
-    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-    return Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1]) / 1024;
-  } catch {
-    return NaN;
-  }
-}
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
-}
-
 async function inLanes<T>(items: T[], lanes: number, fn: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
   await Promise.all(
@@ -244,19 +204,6 @@ interface ModeResult {
   peak: number;
   wallMs: number;
 }
-
-/** Undone in reverse order when the run ends, fails or is interrupted (gateway, Mosquitto, temp dirs). */
-const cleanups: Array<() => Promise<void> | void> = [];
-async function cleanup(): Promise<void> {
-  for (const step of cleanups.splice(0).reverse()) {
-    try {
-      await step();
-    } catch {
-      // best effort: the next step still runs
-    }
-  }
-}
-process.once('SIGINT', () => void cleanup().finally(() => process.exit(130)));
 
 async function main(): Promise<void> {
   const mosquitto: MosquittoHandle = await startMosquitto({

@@ -10,12 +10,12 @@
  * loss; and the gateway's peak RSS. Figures, not assertions: run on purpose, not in `npm test`.
  */
 import dgram from 'node:dgram';
-import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import mqtt from 'mqtt';
 import { encode } from '../src/codec/index.js';
 import { startMosquitto, tempDir } from '../test/helpers/index.js';
-import { spawnGateway, type GatewayProcess } from '../test/support/gateway-process.js';
+import { spawnGateway } from '../test/support/gateway-process.js';
+import { percentile, rssMb } from './support.js';
 
 const { values } = parseArgs({
   options: { seconds: { type: 'string', default: '10' }, devices: { type: 'string', default: '50,200' } },
@@ -120,16 +120,6 @@ class Sensor {
   }
 }
 
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
-}
-
-/** The gateway's resident memory now (VmRSS) or at its peak so far (VmHWM), in MB. */
-function rssMb(gw: GatewayProcess, field: 'VmRSS' | 'VmHWM'): number {
-  const status = readFileSync(`/proc/${gw.pid}/status`, 'utf8');
-  return Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1]) / 1024;
-}
-
 async function counter(url: string): Promise<{ count: () => number; close: () => Promise<void> }> {
   const client = await mqtt.connectAsync(url, { protocolVersion: 5, clientId: `bench-sub-${process.pid}` });
   let n = 0;
@@ -152,7 +142,7 @@ async function main(): Promise<void> {
   );
   const sub = await counter(mosquitto.url);
   console.log(
-    `node ${process.version}, ${seconds} s per run, payload 24 bytes, gateway pid ${gw.pid}, idle RSS ${rssMb(gw, 'VmRSS').toFixed(1)} MB`,
+    `node ${process.version}, ${seconds} s per run, payload 24 bytes, gateway pid ${gw.pid}, idle RSS ${rssMb(gw.pid, 'VmRSS').toFixed(1)} MB`,
   );
   console.log('');
   console.log(
@@ -182,7 +172,7 @@ async function main(): Promise<void> {
       while (sub.count() - before < acked && Date.now() < deadline)
         await new Promise((r) => setTimeout(r, 50));
       console.log(
-        `${String(devices).padStart(7)} | ${String(Math.round(acked / elapsed)).padStart(19)} | ${percentile(all, 50).toFixed(2).padStart(13)} | ${percentile(all, 99).toFixed(2).padStart(6)} | ${all[all.length - 1]!.toFixed(1).padStart(6)} | ${sub.count() - before}/${acked} | ${rssMb(gw, 'VmRSS').toFixed(0)} (${rssMb(gw, 'VmHWM').toFixed(0)})`,
+        `${String(devices).padStart(7)} | ${String(Math.round(acked / elapsed)).padStart(19)} | ${percentile(all, 50).toFixed(2).padStart(13)} | ${percentile(all, 99).toFixed(2).padStart(6)} | ${all[all.length - 1]!.toFixed(1).padStart(6)} | ${sub.count() - before}/${acked} | ${rssMb(gw.pid, 'VmRSS').toFixed(0)} (${rssMb(gw.pid, 'VmHWM').toFixed(0)})`,
       );
       sensors.forEach((s) => s.close());
     }
@@ -217,7 +207,7 @@ async function main(): Promise<void> {
     sensors.forEach((s) => s.close());
     console.log(`QoS 0 lossless up to: ${lossless} msg/s`);
     console.log(
-      `gateway RSS now ${rssMb(gw, 'VmRSS').toFixed(1)} MB, peak ${rssMb(gw, 'VmHWM').toFixed(1)} MB (peak includes the QoS 0 overload step)`,
+      `gateway RSS now ${rssMb(gw.pid, 'VmRSS').toFixed(1)} MB, peak ${rssMb(gw.pid, 'VmHWM').toFixed(1)} MB (peak includes the QoS 0 overload step)`,
     );
   } finally {
     await sub.close();

@@ -27,13 +27,14 @@
  */
 import { execFileSync } from 'node:child_process';
 import dgram from 'node:dgram';
-import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readdirSync } from 'node:fs';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import mqtt, { type MqttClient } from 'mqtt';
 import { encode } from '../src/codec/index.js';
 import { freePort, startMosquitto, tempDir, type MosquittoHandle } from '../test/helpers/index.js';
 import { spawnGateway, type GatewayProcess } from '../test/support/gateway-process.js';
+import { cleanup, cleanups, cpuSeconds, machineCpuSeconds, percentile, rssMb } from './support.js';
 
 const { values } = parseArgs({
   options: {
@@ -223,36 +224,6 @@ async function withTimeout(promise: Promise<unknown>, ms: number): Promise<boole
   }
 }
 
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
-}
-
-const CLOCK_TICKS = 100; // USER_HZ (getconf CLK_TCK)
-
-/** utime + stime of a process in seconds (/proc/<pid>/stat fields 14 and 15). */
-function cpuSeconds(pid: number | undefined): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
-  } catch {
-    return NaN;
-  }
-}
-
-/** CPU seconds the whole machine has spent busy (all cores), from /proc/stat. */
-function machineCpuSeconds(): number {
-  try {
-    const [, user, nice, system, , , irq, softirq, steal] = readFileSync('/proc/stat', 'utf8')
-      .split('\n', 1)[0]!
-      .split(/\s+/)
-      .map(Number);
-    return (user! + nice! + system! + irq! + softirq! + steal!) / CLOCK_TICKS;
-  } catch {
-    return NaN;
-  }
-}
-
 /** CPU seconds of the gateway, and of processes other than the gateway, Mosquitto and this one. */
 function cpuMeter(gw: GatewayProcess, mosquitto: MosquittoHandle): () => { gateway: number; others: number } {
   const gw0 = cpuSeconds(gw.pid);
@@ -271,28 +242,6 @@ function cpuMeter(gw: GatewayProcess, mosquitto: MosquittoHandle): () => { gatew
     return { gateway, others: Math.max(0, others) };
   };
 }
-
-function rssMb(pid: number | undefined): number {
-  try {
-    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-    return Number(/VmHWM:\s+(\d+)/.exec(status)?.[1]) / 1024;
-  } catch {
-    return NaN;
-  }
-}
-
-/** Undone in reverse order when the run ends, fails or is interrupted (gateway, Mosquitto, temp dirs). */
-const cleanups: Array<() => Promise<void> | void> = [];
-async function cleanup(): Promise<void> {
-  for (const step of cleanups.splice(0).reverse()) {
-    try {
-      await step();
-    } catch {
-      // best effort: the next step still runs
-    }
-  }
-}
-process.once('SIGINT', () => void cleanup().finally(() => process.exit(130)));
 
 async function main(): Promise<void> {
   const limit = openFileLimit();
@@ -559,7 +508,7 @@ async function main(): Promise<void> {
     );
   console.log(
     `after waking ${oneByOne.length + burst.length}: RSS ${mb(afterWake.get('process_resident_memory_bytes') ?? NaN)} MB; ` +
-      `gateway peak RSS (VmHWM) ${rssMb(gw.pid).toFixed(1)} MB; this simulator RSS ${mb(process.memoryUsage().rss)} MB`,
+      `gateway peak RSS (VmHWM) ${rssMb(gw.pid, 'VmHWM').toFixed(1)} MB; this simulator RSS ${mb(process.memoryUsage().rss)} MB`,
   );
 }
 

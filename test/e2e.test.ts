@@ -248,10 +248,7 @@ test('the same outage with the gateway SIGKILLed and restarted in the middle los
   assert.equal(await gw.signal('SIGKILL'), null);
   await gw.restart();
   proxy.refuse(false);
-  await waitUntil(() => checkDelivery(onlySeq(collector), names, perClient).missing.length === 0, {
-    timeoutMs: 30_000,
-    description: 'backlog replayed after restart',
-  });
+  await waitForDelivery(gw, collector, names, perClient, 'backlog replayed after restart');
   const report = checkDelivery(onlySeq(collector), names, perClient);
   t.diagnostic(
     `SIGKILL outage: ${report.total} delivered, ${report.unique} unique, ${report.duplicates} duplicates`,
@@ -280,10 +277,7 @@ test('a half-open link (blackhole) is detected within the keep-alive; buffering 
 
   proxy.blackhole(false);
   proxy.cut();
-  await waitUntil(() => checkDelivery(onlySeq(collector), ['bh'], 50).missing.length === 0, {
-    timeoutMs: 20_000,
-    description: 'replay after the blackhole',
-  });
+  await waitForDelivery(gw, collector, ['bh'], 50, 'replay after the blackhole');
   assert.deepEqual(checkDelivery(onlySeq(collector), ['bh'], 50).outOfOrder, []);
 });
 
@@ -302,10 +296,7 @@ test('a full outbox refuses QoS 1 with PUBACK "congestion" and keeps what it ack
   assert.deepEqual(codes.slice(0, 40), Array(40).fill(ReturnCode.ACCEPTED));
   assert.deepEqual(codes.slice(40), Array(10).fill(ReturnCode.CONGESTION));
   proxy.refuse(false);
-  await waitUntil(() => checkDelivery(onlySeq(collector), ['full'], 40).missing.length === 0, {
-    timeoutMs: 15_000,
-    description: 'the 40 accepted messages',
-  });
+  await waitForDelivery(gw, collector, ['full'], 40, 'the 40 accepted messages');
   await sleep(200);
   assert.equal(
     new Set(onlySeq(collector).map((m) => m.payload.toString())).size,
@@ -337,10 +328,7 @@ test('a broker restart loses nothing: messages acknowledged while it was down ar
     assert.equal(ack?.type === 'PUBACK' && ack.returnCode, ReturnCode.ACCEPTED);
   }
   await mosquitto.restart();
-  await waitUntil(() => checkDelivery(onlySeq(collector), ['rs'], 60).missing.length === 0, {
-    timeoutMs: 20_000,
-    description: 'all 60 after the broker restart',
-  });
+  await waitForDelivery(gw, collector, ['rs'], 60, 'all 60 after the broker restart');
   const report = checkDelivery(onlySeq(collector), ['rs'], 60);
   t.diagnostic(`broker restart: ${report.total} delivered, ${report.duplicates} duplicates`);
   assert.deepEqual(report.outOfOrder, []);

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { namespaceProblem } from '../topics/namespace.js';
+import { DEFAULT_NAMESPACE, namespaceProblem } from '../topics/namespace.js';
 
 /**
  * Every setting, its default and what it accepts. The single source for the config file, the
@@ -34,7 +34,7 @@ export const configSchema = z.strictObject({
     .refine((t) => namespaceProblem(t) === null, {
       message: "expected a template ending in '/', e.g. mqttsn/{clientId}/",
     })
-    .default('mqttsn/{clientId}/'),
+    .default(DEFAULT_NAMESPACE),
   anonymousClientId: z.string().min(1).default('$anonymous'),
   predefined: z
     .array(predefinedTopic)

@@ -70,7 +70,14 @@ async function openRig(outboxAgeMs = 0, realUplink?: () => UplinkStats): Promise
   const state = {
     stats: new GatewayStats(),
     devices: [] as DeviceView[],
-    uplink: { ...newCounters(), state: 'disconnected', broker: null, inflight: 0, window: 0 } as UplinkStats,
+    uplink: {
+      ...newCounters(),
+      state: 'disconnected',
+      broker: null,
+      inflight: 0,
+      window: 0,
+      deadLettersKept: 0,
+    } as UplinkStats,
     accepting: true,
   };
   const view: BridgeView = {
@@ -214,6 +221,8 @@ describe('observe server with a real outbox', () => {
     }
     const ours = [...described].filter((name) => name.startsWith('mqttsn_')).sort();
     assert.deepEqual(ours, [
+      'mqttsn_bridge_outbox_dead_letters',
+      'mqttsn_bridge_outbox_dead_letters_total',
       'mqttsn_build_info',
       'mqttsn_datagrams_received_total',
       'mqttsn_datagrams_sent_total',
@@ -244,12 +253,16 @@ describe('observe server with a real outbox', () => {
       'mqttsn_unexpected_packets_total',
       'mqttsn_uplink_ack_timeouts_total',
       'mqttsn_uplink_acked_total',
+      'mqttsn_uplink_broker_refusals_total',
       'mqttsn_uplink_connect_failures_total',
       'mqttsn_uplink_inflight',
       'mqttsn_uplink_published_total',
       'mqttsn_uplink_reconnects_total',
       'mqttsn_uplink_resent_total',
+      'mqttsn_uplink_session_takeovers_total',
       'mqttsn_uplink_state',
+      'mqttsn_uplink_subscriptions_refused_total',
+      'mqttsn_uplink_too_large_refused_total',
       'mqttsn_uplink_window',
       'mqttsn_wills_published_total',
     ]);

@@ -195,6 +195,11 @@ function describeStatusPage(): void {
         broker: 'mqtts://127.0.0.1:8883',
         inflight: 64,
         window: 128,
+        maxPacketSize: null,
+        stalledForMs: 0,
+        disconnectedForMs: 0,
+        sessionTakenOver: false,
+        deadLettersKept: 0,
       };
       const view: BridgeView = {
         startedAt: Date.now() - 3 * 86_400_000 - 5 * 3_600_000,

@@ -285,9 +285,47 @@ function defineUplinkMetrics(metric: Mirror<Snapshot>, replayRate: () => number)
     'Most PUBLISHes in flight at once on the current connection.',
     (s) => s.uplink.window,
   );
+  defineRefusalMetrics(metric);
   metric.gauge(
     'mqttsn_replay_rate_messages_per_second',
     'Messages the broker acknowledged per second over the last ~10 s: how fast a backlog drains.',
     () => replayRate(),
+  );
+}
+
+/** What the broker would not take, and what that did to the uplink (head-of-line safety, takeovers). */
+function defineRefusalMetrics(metric: Mirror<Snapshot>): void {
+  metric.counter(
+    'mqttsn_bridge_outbox_dead_letters_total',
+    'Outbox entries moved to the dead letters: refused by the broker (PUBACK >= 0x80), over its ' +
+      'maximum packet size, or the link closed each time they were sent.',
+    (s) => s.uplink.deadLettered,
+  );
+  metric.gauge(
+    'mqttsn_bridge_outbox_dead_letters',
+    'Dead letters kept on disk (mqttsn-bridge dead-letters --data-dir DIR lists them).',
+    (s) => s.uplink.deadLettersKept,
+  );
+  metric.labeledCounter(
+    'mqttsn_uplink_broker_refusals_total',
+    'MQTT 5 PUBACKs with a reason code >= 0x80, by reason code (0x97 quota exceeded is retried, ' +
+      'the others are dead-lettered). MQTT 3.1.1 brokers acknowledge refused messages: not counted.',
+    'reason_code',
+    (s) => s.uplink.refusals,
+  );
+  metric.counter(
+    'mqttsn_uplink_subscriptions_refused_total',
+    'Broker subscriptions refused (SUBACK >= 0x80); the filter is dropped.',
+    (s) => s.uplink.subscribeRefused,
+  );
+  metric.counter(
+    'mqttsn_uplink_session_takeovers_total',
+    'Times another connection with the same client id took the uplink session (backed off each time).',
+    (s) => s.uplink.sessionTakeovers,
+  );
+  metric.counter(
+    'mqttsn_uplink_too_large_refused_total',
+    'Device messages refused at the edge (PUBACK "not supported"): over the broker\'s maximum packet size.',
+    (s) => s.uplink.tooLarge,
   );
 }

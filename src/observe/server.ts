@@ -30,6 +30,8 @@ export interface ObserveServerOptions {
   gatewayAccepting: () => boolean;
   /** The outbox's configured limits, for /healthz and the page's fill gauge. */
   outboxQuota: OutboxQuota;
+  /** /healthz: a connected uplink with messages waiting and no broker answer this long is stalled. */
+  stallMs?: number;
   /** Export process metrics (RSS, CPU, event loop); default true. */
   processMetrics?: boolean;
 }
@@ -60,6 +62,7 @@ export async function startObserveServer(options: ObserveServerOptions): Promise
         uplink: view.uplink(),
         outbox: view.outbox(),
         quota: options.outboxQuota,
+        stallMs: options.stallMs,
       });
       send(
         res,

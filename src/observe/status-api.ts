@@ -26,6 +26,7 @@ export interface StatusSources {
   recent: Pick<RecentWarnings, 'entries'>;
   gatewayAccepting: () => boolean;
   outboxQuota: OutboxQuota;
+  stallMs?: number;
   replayRate: () => number;
   now?: () => number;
 }
@@ -60,6 +61,7 @@ export function buildStatusReport(sources: StatusSources): StatusReport {
       uplink,
       outbox,
       quota: sources.outboxQuota,
+      stallMs: sources.stallMs,
     }),
     uplink: { ...uplink, replayRate: sources.replayRate() },
     outbox: {

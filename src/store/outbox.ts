@@ -368,6 +368,22 @@ export class Outbox extends EventEmitter<OutboxEvents> {
     return true;
   }
 
+  /**
+   * Moved elsewhere (the dead letters): forget it now, so nothing reads it again, and delete it from
+   * disk only once `kept` (the copy's write) resolves, so a crash in between keeps it. False if not live.
+   */
+  forget(seq: number, kept: Promise<unknown>): boolean {
+    if (this.index.remove(seq) < 0) return false;
+    this.tail.delete(seq);
+    kept.then(
+      () => {
+        if (!this.closed) this.writer.delete(seq);
+      },
+      () => undefined, // not copied: it stays on disk and is tried again after a restart
+    );
+    return true;
+  }
+
   /** Resolves once everything queued so far (appends and deletes) is written; callbacks have fired. */
   flush(): Promise<void> {
     return this.writer.idle();

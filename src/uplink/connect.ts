@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module';
 import type { Socket } from 'node:net';
 import mqtt, { type IClientOptions, type IConnackPacket, type IPublishPacket, type MqttClient } from 'mqtt';
 import type { ResolvedUplinkOptions } from './options.js';
@@ -13,6 +14,19 @@ export type MessageHandler = (
 export interface Connected {
   client: MqttClient;
   connack: IConnackPacket;
+}
+
+/**
+ * Mosquitto 2.0 answers a PUBLISH over its message_size_limit with PUBACK 0x95 (packet too large),
+ * which MQTT 5 §3.4.2.1 does not list for PUBACK; mqtt-packet then fails the whole stream ("Invalid
+ * puback reason code") and the link drops on every resend. Accepting every error reason code
+ * (0x80..0xA2, §2.4) turns it into what it is: a refusal of that one message, handled by the drain.
+ */
+const mqttPacketConstants = createRequire(import.meta.url)('mqtt-packet/constants.js') as {
+  MQTT5_PUBACK_PUBREC_CODES: Record<number, string>;
+};
+for (let code = 0x80; code <= 0xa2; code++) {
+  mqttPacketConstants.MQTT5_PUBACK_PUBREC_CODES[code] ??= `reason code 0x${code.toString(16)}`;
 }
 
 /** MQTT.js options for one attempt: no automatic reconnect, no resubscribe — the Uplink owns both. */

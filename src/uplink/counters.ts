@@ -14,6 +14,16 @@ export interface UplinkCounters {
   brokerRejected: number;
   /** Links torn down because a PUBACK took longer than the keep-alive. */
   ackTimeouts: number;
+  /** MQTT 5 PUBACK refusals (reason code >= 0x80) by reason code ("0x87"), transient ones included. */
+  refusals: Record<string, number>;
+  /** Entries moved to the dead letters (refused, too large, or killing the link every time). */
+  deadLettered: number;
+  /** Broker subscriptions refused (SUBACK >= 0x80): the filter is dropped. */
+  subscribeRefused: number;
+  /** Times the broker gave our session to another connection with the same client id. */
+  sessionTakeovers: number;
+  /** Device messages refused at the edge: larger than the broker's Maximum Packet Size. */
+  tooLarge: number;
 }
 
 export function newCounters(): UplinkCounters {
@@ -25,5 +35,10 @@ export function newCounters(): UplinkCounters {
     resent: 0,
     brokerRejected: 0,
     ackTimeouts: 0,
+    refusals: {},
+    deadLettered: 0,
+    subscribeRefused: 0,
+    sessionTakeovers: 0,
+    tooLarge: 0,
   };
 }

@@ -11,6 +11,13 @@ import type { MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import type { Outbox, OutboxEntry } from '../store/outbox.js';
 import type { UplinkCounters } from './counters.js';
+import { publishPacketSize } from './packet-size.js';
+
+/** Why the broker will not take an entry, for the dead letters. */
+export interface Refusal {
+  reason: string;
+  reasonCode?: number;
+}
 
 export interface DrainOptions {
   window: number;
@@ -24,6 +31,16 @@ export interface DrainOptions {
   logger: Logger;
   /** Called once when the link must be dropped (PUBACK timeout, transient broker refusal). */
   onFailure: (reason: string) => void;
+  /** The broker's Maximum Packet Size (MQTT 5 CONNACK): larger entries are refused without sending. */
+  maxPacketSize?: number;
+  /** Send this entry alone (window 1) until the broker answers it: it is suspected of killing links. */
+  probeSeq?: number;
+  /** The broker refused an entry for good; it is no longer in flight. Not called after stop(). */
+  onRefused?: (entry: OutboxEntry, refusal: Refusal) => void;
+  /** The broker answered `seq` (any PUBACK). */
+  onSettled?: (seq: number) => void;
+  /** The queue moved: an entry was answered, or the drain caught up (idle) or has work again. */
+  onProgress?: (idle: boolean) => void;
 }
 
 /** PUBACK reason codes worth retrying on a new connection rather than dropping the message. */
@@ -43,12 +60,15 @@ export class Drain {
   private readonly watchdog: NodeJS.Timeout;
   private readonly onCommitted = (): void => this.pump();
   private drainedWaiters: Array<() => void> = [];
+  private idle = false;
+  private probeSeq: number | undefined;
 
   constructor(
     private readonly client: MqttClient,
     private readonly outbox: Outbox,
     private readonly options: DrainOptions,
   ) {
+    this.probeSeq = options.probeSeq;
     const checkEvery = Math.max(50, Math.min(1000, options.ackTimeoutMs / 4));
     this.watchdog = setInterval(() => this.checkAckTimeout(), checkEvery).unref();
     outbox.on('committed', this.onCommitted);
@@ -57,6 +77,13 @@ export class Drain {
 
   get inflightCount(): number {
     return this.inflight.size;
+  }
+
+  /** The oldest PUBLISH awaiting PUBACK: its seq, when it was sent (performance.now()), and how many are in flight. */
+  oldestInflight(): { seq: number; sentAt: number; inflight: number } | undefined {
+    const first = this.inflight.entries().next();
+    if (first.done === true) return undefined;
+    return { seq: first.value[0], sentAt: first.value[1], inflight: this.inflight.size };
   }
 
   /** Stop sending new messages; PUBACKs for those in flight are still processed. */
@@ -84,7 +111,8 @@ export class Drain {
   /** Fill the window: synchronously from entries already read, then with a read if room remains. */
   private pump(): void {
     if (!this.active()) return;
-    const { window } = this.options;
+    // A suspect goes out alone, so that a link it kills is not blamed on the messages behind it.
+    const window = this.probeSeq === undefined ? this.options.window : 1;
     const sentAt = performance.now(); // one clock read per refill: the watchdog needs no finer grain
     while (this.inflight.size < window && this.bufferPos < this.buffer.length) {
       const entry = this.buffer[this.bufferPos++]!;
@@ -108,6 +136,7 @@ export class Drain {
         this.readInProgress = false;
         this.buffer = entries;
         this.bufferPos = 0;
+        this.setIdle(entries.length === 0 && this.inflight.size === 0);
         if (entries.length > 0 || this.pumpWanted) this.pump();
       },
       (err: unknown) => {
@@ -122,13 +151,29 @@ export class Drain {
     return this.reading && !this.stopped;
   }
 
+  private setIdle(idle: boolean): void {
+    if (idle === this.idle) return;
+    this.idle = idle;
+    this.options.onProgress?.(idle);
+  }
+
   private publish(entry: OutboxEntry, sentAt: number): void {
-    const { counters, highestSent } = this.options;
+    const { counters, highestSent, maxPacketSize } = this.options;
+    const properties = this.options.userProperties ? { userProperties: entry.userProperties } : undefined;
+    if (maxPacketSize !== undefined) {
+      const size = publishPacketSize(entry.topic, entry.payload.length, properties?.userProperties);
+      if (size > maxPacketSize) {
+        // The broker would close the link on it, on every reconnect: refuse it here instead.
+        this.refused(entry, {
+          reason: `PUBLISH of ${size} bytes exceeds the broker's maximum packet size of ${maxPacketSize}`,
+        });
+        return;
+      }
+    }
     this.inflight.set(entry.seq, sentAt);
     counters.published++;
     if (entry.seq <= highestSent.seq) counters.resent++;
     else highestSent.seq = entry.seq;
-    const properties = this.options.userProperties ? { userProperties: entry.userProperties } : undefined;
     this.client.publish(entry.topic, entry.payload, { qos: 1, retain: entry.retain, properties }, (err) =>
       this.onPuback(entry, err),
     );
@@ -144,20 +189,46 @@ export class Drain {
         this.options.onFailure(`publish failed: ${err.message}`);
         return;
       }
+      this.settled(entry.seq);
+      const counted = `0x${reasonCode.toString(16).padStart(2, '0')}`;
+      const { refusals } = this.options.counters;
+      refusals[counted] = (refusals[counted] ?? 0) + 1;
       if (TRANSIENT_REASON_CODES.has(reasonCode)) {
-        this.options.onFailure(`broker answered PUBACK with reason code 0x${reasonCode.toString(16)}`);
+        // Quota exceeded / id in use: an answer about now, not about the message. Retry it on a new
+        // connection, after the uplink's backoff (which grows while links keep dying young).
+        this.options.onFailure(`broker answered PUBACK with reason code ${counted}`);
         return;
       }
-      // A permanent refusal (not authorized, bad topic, ...) would block the queue forever: drop it, loudly.
-      this.options.counters.brokerRejected++;
+      // A permanent refusal (not authorized, bad topic, too large, ...) would block the queue forever.
+      this.refused(entry, { reason: `PUBACK ${counted} ${err.message}`, reasonCode });
+      return;
+    }
+    this.settled(entry.seq);
+    this.options.counters.acked++;
+    this.outbox.ack(entry.seq);
+    this.options.onProgress?.(false);
+    if (this.inflight.size === 0) this.wakeDrainedWaiters();
+    this.schedulePump();
+  }
+
+  private settled(seq: number): void {
+    if (seq === this.probeSeq) this.probeSeq = undefined;
+    this.options.onSettled?.(seq);
+  }
+
+  /** The broker will not take `entry`: hand it over (dead letters) and go on with the next. */
+  private refused(entry: OutboxEntry, refusal: Refusal): void {
+    if (entry.seq === this.probeSeq) this.probeSeq = undefined;
+    this.options.counters.brokerRejected++;
+    if (this.options.onRefused !== undefined) this.options.onRefused(entry, refusal);
+    else {
       this.options.logger.error(
-        { seq: entry.seq, topic: entry.topic, reasonCode, id: entry.userProperties['mqttsn-id'] },
+        { seq: entry.seq, topic: entry.topic, ...refusal, id: entry.userProperties['mqttsn-id'] },
         'uplink: broker refused a message, dropping it',
       );
-    } else {
-      this.options.counters.acked++;
+      this.outbox.ack(entry.seq);
     }
-    this.outbox.ack(entry.seq);
+    this.options.onProgress?.(false);
     if (this.inflight.size === 0) this.wakeDrainedWaiters();
     this.schedulePump();
   }

@@ -8,7 +8,8 @@ import type { QoS } from 'mqtt-packet';
 import type { Logger } from 'pino';
 import type { Outbox } from '../store/outbox.js';
 import type { UplinkCounters } from './counters.js';
-import { Drain } from './drain.js';
+import { Drain, type DrainOptions } from './drain.js';
+import type { LinkDrop } from './head-of-line.js';
 import type { ResolvedUplinkOptions } from './options.js';
 
 export interface LinkContext {
@@ -18,11 +19,29 @@ export interface LinkContext {
   highestSent: { seq: number };
   subscriptions: ReadonlyMap<string, QoS>;
   logger: Logger;
+  /** Drain hooks: dead letters, head-of-line attribution, stall tracking. */
+  drain: Pick<DrainOptions, 'probeSeq' | 'onRefused' | 'onSettled' | 'onProgress'>;
+  /** The broker refused a subscription (SUBACK reason code >= 0x80) while re-subscribing. */
+  onSubscriptionRefused: (filter: string, reasonCode: number) => void;
+}
+
+/** MQTT 5 DISCONNECT reason code: another connection took over our session (same client id). */
+export const SESSION_TAKEN_OVER = 0x8e;
+
+/** How a link ended, for head-of-line attribution and takeover detection. */
+export interface LinkEnd extends LinkDrop {
+  reason: string;
+  /** The broker said DISCONNECT 0x8E (MQTT 5). */
+  takenOver: boolean;
 }
 
 export class BrokerLink {
   /** Resolves with the reason once the connection is gone (never rejects). */
   readonly closed: Promise<string>;
+  /** Set once the connection is gone. */
+  end: LinkEnd | undefined;
+  /** The broker's Maximum Packet Size (MQTT 5 CONNACK), if it announced one. */
+  readonly maxPacketSize: number | undefined;
   /** Most PUBLISHes in flight: the configured window capped by the broker's receive maximum. */
   readonly window: number;
   private drain: Drain | undefined;
@@ -30,6 +49,8 @@ export class BrokerLink {
   private lastError: Error | undefined;
   private resolveClosed!: (reason: string) => void;
   private presenceTimer: NodeJS.Timeout | undefined;
+  private takenOver = false;
+  private readonly startedAt = performance.now();
 
   constructor(
     readonly url: string,
@@ -40,14 +61,17 @@ export class BrokerLink {
     this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
     const receiveMaximum = connack.properties?.receiveMaximum ?? Number.POSITIVE_INFINITY;
     this.window = Math.max(1, Math.min(context.options.window, receiveMaximum));
+    this.maxPacketSize = connack.properties?.maximumPacketSize;
     client.on('error', (err) => {
       this.lastError = err;
     });
     client.on('disconnect', (packet) => {
-      this.lastError = new Error(`broker sent DISCONNECT (reason code ${packet.reasonCode ?? 0})`);
+      const code = packet.reasonCode ?? 0;
+      if (code === SESSION_TAKEN_OVER) this.takenOver = true;
+      this.lastError = new Error(`broker sent DISCONNECT (reason code 0x${code.toString(16)})`);
     });
     client.on('close', () =>
-      this.terminate(`connection closed${this.lastError ? `: ${this.lastError.message}` : ''}`),
+      this.terminate(`connection closed${this.lastError ? `: ${this.lastError.message}` : ''}`, true),
     );
   }
 
@@ -60,8 +84,18 @@ export class BrokerLink {
     const { subscriptions, options, logger } = this.context;
     if (subscriptions.size > 0) {
       const filters = Object.fromEntries([...subscriptions].map(([filter, qos]) => [filter, { qos }]));
-      this.client.subscribe(filters, (err) => {
-        if (err) logger.error({ err, broker: this.url }, 'uplink: re-subscribing failed');
+      this.client.subscribe(filters, (err, granted, packet) => {
+        if (!err) return;
+        const codes = (packet as { granted?: number[] } | undefined)?.granted;
+        let refused = 0;
+        // Refused filters are dropped, so that the next reconnect does not ask for them again.
+        (granted ?? []).forEach((sub, i) => {
+          const code = codes?.[i] ?? 0;
+          if ((code & 0x80) === 0) return;
+          refused++;
+          this.context.onSubscriptionRefused(sub.topic, code);
+        });
+        if (refused === 0) logger.error({ err, broker: this.url }, 'uplink: re-subscribing failed');
       });
     }
     const { presence } = options;
@@ -91,9 +125,18 @@ export class BrokerLink {
   }
 
   /** Drop the connection now; in-flight messages stay in the outbox and are sent again on the next one. */
-  terminate(reason: string): void {
+  terminate(reason: string, byPeer = false): void {
     if (this.done) return;
     this.done = true;
+    const now = performance.now();
+    const oldest = this.drain?.oldestInflight();
+    this.end = {
+      reason,
+      byPeer,
+      takenOver: this.takenOver,
+      linkAgeMs: now - this.startedAt,
+      oldest: oldest && { seq: oldest.seq, sentAgoMs: now - oldest.sentAt, inflight: oldest.inflight },
+    };
     clearTimeout(this.presenceTimer);
     this.drain?.stop();
     this.client.end(true);
@@ -117,6 +160,7 @@ export class BrokerLink {
     }
     if (!this.done) {
       this.done = true;
+      this.end = { reason: 'stopped', byPeer: false, takenOver: false, linkAgeMs: 0 };
       clearTimeout(this.presenceTimer);
       this.drain?.stop();
       const ended = new Promise<void>((resolve) => this.client.end(false, {}, () => resolve()));
@@ -137,6 +181,8 @@ export class BrokerLink {
       counters,
       logger,
       onFailure: (reason) => this.terminate(reason),
+      maxPacketSize: this.maxPacketSize,
+      ...this.context.drain,
     });
   }
 }

@@ -1,3 +1,5 @@
+import type { DeadLetters } from '../store/dead-letter.js';
+
 export interface TlsFiles {
   /** File contents, not paths: loading files is the caller's job. */
   ca?: Buffer | Buffer[];
@@ -23,6 +25,14 @@ export interface ReconnectOptions {
 }
 
 export interface UplinkOptions {
+  /** Where entries the broker will not take are kept; without it they are dropped (and logged). */
+  deadLetters?: DeadLetters;
+  /** Monotonic ms (default performance.now): stall and takeover timing, injectable for tests. */
+  now?: () => number;
+  /** Wall-clock ms (default Date.now), for the dead letters' timestamps. */
+  wallNow?: () => number;
+  /** Pause after the broker gave our session to another connection: doubles per takeover (default 5 s .. 10 min). */
+  takeoverBackoff?: ReconnectOptions;
   /** mqtt:// or mqtts:// URLs; several = failover in order, the first one being the primary. */
   brokers: string[];
   clientId: string;
@@ -53,6 +63,10 @@ export interface UplinkOptions {
 }
 
 export interface ResolvedUplinkOptions {
+  deadLetters: DeadLetters | undefined;
+  now: () => number;
+  wallNow: () => number;
+  takeoverBackoff: Required<ReconnectOptions>;
   brokers: string[];
   clientId: string;
   protocolVersion: 4 | 5;
@@ -78,6 +92,7 @@ export const UPLINK_DEFAULTS = {
   readChunk: 256,
   reconnect: { initialMs: 500, maxMs: 30_000 },
   stopTimeoutMs: 3000,
+  takeoverBackoff: { initialMs: 5000, maxMs: 600_000 },
 } as const;
 
 /**
@@ -99,6 +114,13 @@ export function resolveUplinkOptions(options: UplinkOptions): ResolvedUplinkOpti
     throw new Error(`uplink: window must be an integer in 1..${MAX_WINDOW}, got ${window}`);
   }
   return {
+    deadLetters: options.deadLetters,
+    now: options.now ?? (() => performance.now()),
+    wallNow: options.wallNow ?? Date.now,
+    takeoverBackoff: {
+      initialMs: options.takeoverBackoff?.initialMs ?? UPLINK_DEFAULTS.takeoverBackoff.initialMs,
+      maxMs: options.takeoverBackoff?.maxMs ?? UPLINK_DEFAULTS.takeoverBackoff.maxMs,
+    },
     brokers: [...options.brokers],
     clientId: options.clientId,
     protocolVersion: options.protocolVersion ?? UPLINK_DEFAULTS.protocolVersion,

@@ -7,11 +7,14 @@ import { EventEmitter } from 'node:events';
 import type { IPublishPacket } from 'mqtt';
 import type { QoS } from 'mqtt-packet';
 import type { Logger } from 'pino';
-import type { Outbox } from '../store/outbox.js';
+import type { Outbox, OutboxEntry } from '../store/outbox.js';
 import { backoffDelay } from './backoff.js';
 import { connectOnce, type Connected, type MessageHandler } from './connect.js';
 import { newCounters, type UplinkCounters } from './counters.js';
-import { BrokerLink } from './link.js';
+import type { Refusal } from './drain.js';
+import { HeadOfLine, YOUNG_LINK_MS } from './head-of-line.js';
+import { BrokerLink, type LinkEnd } from './link.js';
+import { publishPacketSize } from './packet-size.js';
 import { resolveUplinkOptions, type ResolvedUplinkOptions, type UplinkOptions } from './options.js';
 
 export type { UplinkOptions } from './options.js';
@@ -20,6 +23,20 @@ export type UplinkState = 'connecting' | 'connected' | 'disconnected';
 
 /** A link that lasted this long counts as healthy: the next loss starts the pause from initialMs again. */
 const STABLE_LINK_MS = 10_000;
+/** MQTT 3.1.1 has no DISCONNECT from the broker: this many young links in a row closed by it look like a takeover. */
+const V4_TAKEOVER_CLOSES = 3;
+/** A takeover is still reported (healthz) until a link has lasted this long without one. */
+const TAKEOVER_CLEAR_MS = 5 * 60_000;
+
+/** Refused by the broker: SUBACK reason code >= 0x80. */
+export class SubscriptionRefusedError extends Error {
+  constructor(
+    readonly filter: string,
+    readonly reasonCode: number,
+  ) {
+    super(`broker refused the subscription to ${filter} (SUBACK 0x${reasonCode.toString(16)})`);
+  }
+}
 
 export interface UplinkStateDetail {
   /** The broker connected to, or the one just lost. */
@@ -42,6 +59,16 @@ export interface UplinkStats extends UplinkCounters {
   inflight: number;
   /** Window in force on the current connection (configured, capped by the broker's receive maximum). */
   window: number;
+  /** The broker's Maximum Packet Size (last CONNACK that had one), or null. */
+  maxPacketSize: number | null;
+  /** Ms since the outbox last moved (an answer from the broker) while it had work; 0 when caught up. */
+  stalledForMs: number;
+  /** 0 while connected, ms since the last link ended otherwise, null if never connected. */
+  disconnectedForMs: number | null;
+  /** The broker gave our session to another connection recently (see TAKEOVER_CLEAR_MS). */
+  sessionTakenOver: boolean;
+  /** Dead letters on disk. */
+  deadLettersKept: number;
 }
 
 export class Uplink extends EventEmitter<UplinkEvents> {
@@ -55,6 +82,12 @@ export class Uplink extends EventEmitter<UplinkEvents> {
   private stopping = false;
   private readonly abortConnect = new AbortController();
   private cancelPause: (() => void) | undefined;
+  private readonly headOfLine = new HeadOfLine();
+  private progressAt: number;
+  private caughtUp = false;
+  private lastLinkEndAt: number | undefined;
+  private lastMaxPacketSize: number | undefined;
+  private takenOver = false;
 
   private messageHandler: MessageHandler = (_topic, _payload, _packet, done) => done();
   private readonly onBrokerMessage: MessageHandler = (topic, payload, packet, done) => {
@@ -69,6 +102,7 @@ export class Uplink extends EventEmitter<UplinkEvents> {
   ) {
     super();
     this.options = resolveUplinkOptions(options);
+    this.progressAt = this.options.now();
   }
 
   get state(): UplinkState {
@@ -82,7 +116,37 @@ export class Uplink extends EventEmitter<UplinkEvents> {
       broker: this.link?.url ?? null,
       inflight: this.link?.inflight ?? 0,
       window: this.link?.window ?? 0,
+      maxPacketSize: this.lastMaxPacketSize ?? null,
+      stalledForMs: this.caughtUp ? 0 : Math.max(0, this.options.now() - this.progressAt),
+      disconnectedForMs:
+        this.link !== undefined
+          ? 0
+          : this.lastLinkEndAt === undefined
+            ? null
+            : this.options.now() - this.lastLinkEndAt,
+      sessionTakenOver: this.takenOver,
+      deadLettersKept: this.options.deadLetters?.count ?? 0,
     };
+  }
+
+  /**
+   * Whether a device message fits the broker's Maximum Packet Size (MQTT 5), as the PUBLISH the
+   * uplink will send (user properties included). Counts the ones that do not: the edge refuses them.
+   */
+  fits(message: { clientId: string; topic: string; payload: Uint8Array }): boolean {
+    const max = this.lastMaxPacketSize;
+    if (max === undefined) return true;
+    const userProperties =
+      this.options.protocolVersion === 5
+        ? {
+            'mqttsn-id': `${this.options.clientId}:9007199254740991`,
+            'mqttsn-client': message.clientId,
+            'mqttsn-received': '2000-01-01T00:00:00.000Z',
+          }
+        : undefined;
+    if (publishPacketSize(message.topic, message.payload.byteLength, userProperties) <= max) return true;
+    this.counters.tooLarge++;
+    return false;
   }
 
   start(): void {
@@ -111,9 +175,26 @@ export class Uplink extends EventEmitter<UplinkEvents> {
     this.messageHandler = handler;
   }
 
+  /** Rejects with SubscriptionRefusedError when the broker refuses it; the filter is then dropped. */
   async subscribe(filter: string, qos: QoS = 1): Promise<void> {
     this.subscriptions.set(filter, qos);
-    await this.link?.subscribe(filter, qos);
+    try {
+      await this.link?.subscribe(filter, qos);
+    } catch (err) {
+      const code = (err as { packet?: { granted?: number[] } }).packet?.granted?.[0];
+      if (code === undefined || (code & 0x80) === 0) throw err;
+      this.subscriptionRefused(filter, code);
+      throw new SubscriptionRefusedError(filter, code);
+    }
+  }
+
+  private subscriptionRefused(filter: string, reasonCode: number): void {
+    this.subscriptions.delete(filter);
+    this.counters.subscribeRefused++;
+    this.logger.warn(
+      { filter, reasonCode: `0x${reasonCode.toString(16)}` },
+      'uplink: broker refused a subscription; filter dropped',
+    );
   }
 
   async unsubscribe(filter: string): Promise<void> {
@@ -125,6 +206,9 @@ export class Uplink extends EventEmitter<UplinkEvents> {
     let failedRounds = 0;
     let quickLosses = 0;
     let connectedBefore = false;
+    let outage = false;
+    let youngPeerCloses = 0;
+    let takeovers = 0;
     const { initialMs, maxMs } = this.options.reconnect;
     while (!this.stopping) {
       this.setState('connecting', {});
@@ -132,6 +216,7 @@ export class Uplink extends EventEmitter<UplinkEvents> {
       if (connected === undefined) {
         if (this.stopping) break;
         failedRounds++;
+        outage = true;
         const delay = backoffDelay(failedRounds, initialMs, maxMs, this.options.random);
         this.setState('disconnected', { reason: `no broker reachable, next round in ${delay} ms` });
         await this.pause(delay);
@@ -144,9 +229,24 @@ export class Uplink extends EventEmitter<UplinkEvents> {
       failedRounds = 0;
       if (connectedBefore) this.counters.reconnects++;
       connectedBefore = true;
+      // After an outage the backlog has waited for the broker, not on it: the stall clock starts now.
+      if (outage) this.progressAt = this.options.now();
+      outage = false;
       const connectedAt = performance.now();
-      const reason = await this.runLink(connected);
+      const { reason, end } = await this.runLink(connected, () => (takeovers = 0));
       if (this.stopping) break;
+      youngPeerCloses =
+        end !== undefined && end.byPeer && end.linkAgeMs < YOUNG_LINK_MS && !HeadOfLine.attributable(end)
+          ? youngPeerCloses + 1
+          : 0;
+      const v4Takeover = this.options.protocolVersion === 4 && youngPeerCloses >= V4_TAKEOVER_CLOSES;
+      if (end?.takenOver === true || v4Takeover) {
+        youngPeerCloses = 0;
+        takeovers++;
+        await this.backOffFromTakeover(connected.url, takeovers, end?.takenOver === true);
+        continue;
+      }
+      if (end !== undefined) await this.blameLinkDrop(end);
       // A short jittered pause before reconnecting, growing while links keep dying young, so a broker
       // that accepts us and then drops us (or refuses our messages) is not hammered.
       quickLosses = performance.now() - connectedAt < STABLE_LINK_MS ? quickLosses + 1 : 0;
@@ -160,7 +260,10 @@ export class Uplink extends EventEmitter<UplinkEvents> {
     this.setState('disconnected', { reason: 'stopped' });
   }
 
-  private async runLink(connected: Connected & { url: string }): Promise<string> {
+  private async runLink(
+    connected: Connected & { url: string },
+    onStable: () => void,
+  ): Promise<{ reason: string; end: LinkEnd | undefined }> {
     const link = new BrokerLink(connected.url, connected.client, connected.connack, {
       outbox: this.outbox,
       options: this.options,
@@ -168,13 +271,103 @@ export class Uplink extends EventEmitter<UplinkEvents> {
       highestSent: this.highestSent,
       subscriptions: this.subscriptions,
       logger: this.logger,
+      drain: {
+        probeSeq: this.headOfLine.probeSeq,
+        onRefused: (entry, refusal) => this.deadLetter(entry, refusal, 1),
+        onSettled: (seq) => this.headOfLine.settled(seq),
+        onProgress: (idle) => {
+          this.progressAt = this.options.now();
+          this.caughtUp = idle;
+        },
+      },
+      onSubscriptionRefused: (filter, code) => this.subscriptionRefused(filter, code),
     });
     this.link = link;
+    this.caughtUp = false;
+    if (link.maxPacketSize !== undefined) this.lastMaxPacketSize = link.maxPacketSize;
+    const stable = setTimeout(() => {
+      this.takenOver = false;
+      onStable();
+    }, TAKEOVER_CLEAR_MS).unref();
     this.setState('connected', { broker: connected.url });
     link.start();
     const reason = await link.closed;
+    clearTimeout(stable);
     this.link = undefined;
-    return reason;
+    this.lastLinkEndAt = this.options.now();
+    return { reason, end: link.end };
+  }
+
+  /**
+   * Another connection with our client id holds the session (a cloned installation, or a second
+   * gateway configured with the same id). Fighting for it kicks both off in a loop and splits the
+   * broker's queued messages between them: say so loudly, and wait longer every time.
+   */
+  private async backOffFromTakeover(broker: string, takeovers: number, certain: boolean): Promise<void> {
+    this.counters.sessionTakeovers++;
+    this.takenOver = true;
+    const { initialMs, maxMs } = this.options.takeoverBackoff;
+    const ceiling = Math.min(maxMs, initialMs * 2 ** Math.min(takeovers - 1, 30));
+    // Half fixed, half jittered: never (almost) immediately back, and two gateways drift apart.
+    const delay = Math.floor(ceiling / 2 + (this.options.random() * ceiling) / 2);
+    this.logger.error(
+      { clientId: this.options.clientId, broker, takeovers, retryInMs: delay, certain },
+      `uplink: session taken over by another connection with client id ${this.options.clientId}` +
+        (certain ? '' : ' (suspected: the broker keeps closing young links)') +
+        '; set a unique --uplink-client-id on each gateway',
+    );
+    this.setState('disconnected', { broker, reason: `session taken over; reconnecting in ${delay} ms` });
+    await this.pause(delay);
+  }
+
+  /** A link the broker closed right after one entry was sent: maybe that entry is the reason. */
+  private async blameLinkDrop(end: LinkEnd): Promise<void> {
+    const verdict = this.headOfLine.onLinkDropped(end);
+    if (verdict.action === 'probe') {
+      this.logger.warn(
+        { seq: verdict.seq },
+        'uplink: the broker keeps closing the link right after this message; sending it alone next',
+      );
+      return;
+    }
+    if (verdict.action !== 'give-up') return;
+    const [entry] = await this.outbox.read(verdict.seq - 1, 1);
+    if (entry === undefined || entry.seq !== verdict.seq) return;
+    this.deadLetter(
+      entry,
+      { reason: `the broker closed the link each time it was sent (${end.reason})` },
+      verdict.attempts,
+    );
+  }
+
+  /** Out of the outbox into the dead letters (kept, counted, logged once), so the next one can go. */
+  private deadLetter(entry: OutboxEntry, refusal: Refusal, attempts: number): void {
+    this.headOfLine.settled(entry.seq);
+    this.counters.deadLettered++;
+    const store = this.options.deadLetters;
+    const kept = store?.add(entry, { ...refusal, attempts }, this.options.wallNow()) ?? Promise.resolve();
+    this.outbox.forget(entry.seq, kept);
+    this.progressAt = this.options.now();
+    this.logger.error(
+      {
+        seq: entry.seq,
+        id: entry.userProperties['mqttsn-id'],
+        clientId: entry.clientId,
+        topic: entry.topic,
+        bytes: entry.payload.length,
+        ...refusal,
+        attempts,
+      },
+      store === undefined
+        ? 'uplink: the broker will not take this message; dropped'
+        : 'uplink: the broker will not take this message; moved to the dead letters',
+    );
+    kept.catch((err: unknown) =>
+      this.logger.error(
+        { err, seq: entry.seq },
+        'uplink: writing a dead letter failed; kept in the outbox on disk',
+      ),
+    );
   }
 
   /** One round over the brokers, primary first; undefined when all failed (or stop() was called). */

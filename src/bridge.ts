@@ -15,12 +15,14 @@ import { startObserveServer, type ObserveServer } from './observe/server.js';
 import type { BridgeView } from './observe/view.js';
 import { openStore, type Store } from './store/db.js';
 import { BatchWriter } from './store/batch-writer.js';
+import { DeadLetters } from './store/dead-letter.js';
 import { DownlinkStore } from './store/downlink.js';
 import { Outbox } from './store/outbox.js';
 import { SessionStore } from './store/sessions.js';
 import { compileNamespace } from './topics/namespace.js';
 import { buildPredefined } from './topics/predefined.js';
-import { Uplink } from './uplink/uplink.js';
+import { uplinkIdentity } from './uplink/identity.js';
+import { SubscriptionRefusedError, Uplink } from './uplink/uplink.js';
 
 /**
  * The one place that wires the device side to the broker side:
@@ -49,11 +51,18 @@ export class Bridge {
       version = '0.0.0',
     }: { clock?: Clock; recent?: RecentWarnings; version?: string } = {},
   ): Promise<Bridge> {
-    const uplinkClientId = config.broker.clientId ?? `mqttsn-bridge-${hostname()}-${config.gatewayId}`;
     const namespace = compileNamespace(config.namespace, String(config.gatewayId));
     const store = await openStore(config.dataDir);
     let outbox: Outbox | undefined;
     try {
+      const identity = await uplinkIdentity(store, {
+        configured: config.broker.clientId,
+        hostname: hostname(),
+        gatewayId: config.gatewayId,
+      });
+      const uplinkClientId = identity.clientId;
+      log.info({ clientId: uplinkClientId, source: identity.source }, 'uplink client id');
+      const deadLetters = await DeadLetters.open(store, { maxEntries: config.outbox.maxDeadLetters });
       outbox = await Outbox.open(store, {
         gatewayId: uplinkClientId,
         logger: log.child({ component: 'outbox' }),
@@ -80,6 +89,9 @@ export class Bridge {
           reconnect: { initialMs: config.broker.reconnectInitialMs, maxMs: config.broker.reconnectMaxMs },
           presence: { topic: presenceTopic, online: 'online', offline: 'offline' },
           sessionExpirySeconds: config.broker.sessionExpirySeconds,
+          deadLetters,
+          now: () => clock.now(),
+          wallNow: () => clock.wallNow(),
         },
         outbox,
         log.child({ component: 'uplink' }),
@@ -88,6 +100,8 @@ export class Bridge {
       const sink: MessageSink = {
         append(message, onCommitted) {
           if (message.qos <= 0 && !config.outbox.bufferQos0 && uplink.state !== 'connected') return 'dropped';
+          // The broker would refuse it (or close the link on it): tell the device now, not never.
+          if (!uplink.fits(message)) return 'too-large';
           return opened.append(message, onCommitted);
         },
       };
@@ -111,10 +125,16 @@ export class Bridge {
           broker: {
             // Device filters fan in to one broker subscription each, at QoS 2 so the device's own
             // subscription QoS decides (delivery QoS = the lower of the two).
+            // Resolves false only when the broker refused the filter; the device then hears so.
             subscribe: (filter) =>
-              void uplink
-                .subscribe(filter, 2)
-                .catch((err: unknown) => log.warn({ err, filter }, 'broker subscribe failed')),
+              uplink.subscribe(filter, 2).then(
+                () => true,
+                (err: unknown) => {
+                  if (err instanceof SubscriptionRefusedError) return false;
+                  log.warn({ err, filter }, 'broker subscribe failed');
+                  return true;
+                },
+              ),
             unsubscribe: (filter) =>
               void uplink
                 .unsubscribe(filter)
@@ -317,6 +337,7 @@ async function startObservability(
     log: log.child({ component: 'http' }),
     gatewayAccepting: () => gateway.isAccepting,
     outboxQuota: { maxMessages: config.outbox.maxMessages, maxBytes: config.outbox.maxBytes },
+    stallMs: config.broker.stallSeconds * 1000,
   });
   log.info(
     { url: `http://${host.includes(':') ? `[${host}]` : host}:${server.address.port}/` },

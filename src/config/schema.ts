@@ -98,6 +98,8 @@ export const configSchema = z.strictObject({
       reconnectMaxMs: z.number().int().min(10).default(30_000),
       /** Broker session kept across disconnects (subscriptions, messages for devices); 0 = clean. */
       sessionExpirySeconds: z.number().int().min(0).max(0xffffffff).default(86_400),
+      /** /healthz: connected (recently), messages waiting, no broker answer this long = stalled. */
+      stallSeconds: z.number().int().min(1).default(60),
     })
     .prefault({}),
   limits: z
@@ -121,6 +123,8 @@ export const configSchema = z.strictObject({
       policy: z.enum(['reject', 'drop-oldest']).default('reject'),
       /** Buffer QoS 0 / −1 messages while the uplink is down (else they are dropped and counted). */
       bufferQos0: z.boolean().default(true),
+      /** Messages the broker will not take, kept in the dead letters (the oldest go past this). */
+      maxDeadLetters: z.number().int().min(1).default(10_000),
     })
     .prefault({}),
   downlink: z

@@ -40,7 +40,7 @@ export const settings: readonly Setting[] = [
     flag: 'uplink-client-id',
     kind: 'string',
     arg: 'ID',
-    help: 'client id towards the broker (default mqttsn-bridge-<hostname>-<gateway id>)',
+    help: 'client id towards the broker (default mqttsn-bridge-<hostname>-<8 hex>, generated once and kept in the data dir)',
   },
   {
     section: 'Broker uplink',
@@ -223,6 +223,22 @@ export const settings: readonly Setting[] = [
     flag: 'buffer-qos0',
     kind: 'boolean',
     help: 'buffer QoS 0/-1 messages while the uplink is down (--no-buffer-qos0: drop them)',
+  },
+  {
+    section: 'Outbox',
+    path: 'outbox.maxDeadLetters',
+    flag: 'max-dead-letters',
+    kind: 'number',
+    arg: 'N',
+    help: 'messages the broker refused, kept for inspection (mqttsn-bridge dead-letters); past this the oldest go',
+  },
+  {
+    section: 'Broker uplink',
+    path: 'broker.stallSeconds',
+    flag: 'uplink-stall',
+    kind: 'number',
+    arg: 'S',
+    help: '/healthz fails when the uplink was connected but the broker answered no waiting message for this long',
   },
   {
     section: 'Limits',

@@ -26,7 +26,11 @@ export interface DeviceMessage {
  * synced to disk; only then may the device get its PUBACK / PUBREC.
  */
 export interface MessageSink {
-  append(message: DeviceMessage, onCommitted?: (err?: Error) => void): 'queued' | 'rejected' | 'dropped';
+  /** 'too-large': over the broker's maximum packet size, refused for good (PUBACK "not supported"). */
+  append(
+    message: DeviceMessage,
+    onCommitted?: (err?: Error) => void,
+  ): 'queued' | 'rejected' | 'dropped' | 'too-large';
 }
 
 export interface GatewayLimits {
@@ -56,8 +60,11 @@ export interface GatewayOptions {
 
 /** The broker side of subscriptions (the uplink, wired in bridge.ts). */
 export interface BrokerSubscriptions {
-  /** Subscribe (again: the broker then re-sends retained messages for the filter). */
-  subscribe(filter: string): void;
+  /**
+   * Subscribe (again: the broker then re-sends retained messages for the filter). May answer with
+   * the broker's verdict: false when the broker refused the filter (SUBACK >= 0x80).
+   */
+  subscribe(filter: string): void | Promise<boolean>;
   unsubscribe(filter: string): void;
 }
 

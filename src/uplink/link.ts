@@ -33,6 +33,8 @@ export interface LinkEnd extends LinkDrop {
   reason: string;
   /** The broker said DISCONNECT 0x8E (MQTT 5). */
   takenOver: boolean;
+  /** Closed without a socket error (a FIN from the broker, not a reset or a timeout). */
+  clean: boolean;
 }
 
 export class BrokerLink {
@@ -133,6 +135,7 @@ export class BrokerLink {
     this.end = {
       reason,
       byPeer,
+      clean: this.lastError === undefined,
       takenOver: this.takenOver,
       linkAgeMs: now - this.startedAt,
       oldest: oldest && { seq: oldest.seq, sentAgoMs: now - oldest.sentAt, inflight: oldest.inflight },
@@ -160,7 +163,7 @@ export class BrokerLink {
     }
     if (!this.done) {
       this.done = true;
-      this.end = { reason: 'stopped', byPeer: false, takenOver: false, linkAgeMs: 0 };
+      this.end = { reason: 'stopped', byPeer: false, clean: true, takenOver: false, linkAgeMs: 0 };
       clearTimeout(this.presenceTimer);
       this.drain?.stop();
       const ended = new Promise<void>((resolve) => this.client.end(false, {}, () => resolve()));

@@ -23,8 +23,13 @@ export type UplinkState = 'connecting' | 'connected' | 'disconnected';
 
 /** A link that lasted this long counts as healthy: the next loss starts the pause from initialMs again. */
 const STABLE_LINK_MS = 10_000;
-/** MQTT 3.1.1 has no DISCONNECT from the broker: this many young links in a row closed by it look like a takeover. */
-const V4_TAKEOVER_CLOSES = 3;
+/**
+ * MQTT 3.1.1 has no DISCONNECT from the broker, and Mosquitto 2.0 sends none on a takeover with MQTT 5
+ * either: it just closes the old connection. This many links in a row that the broker closed cleanly
+ * (no socket error), young, with no message to blame, each followed by a successful reconnect, are
+ * taken for a takeover.
+ */
+const SUSPECTED_TAKEOVER_CLOSES = 2;
 /** A takeover is still reported (healthz) until a link has lasted this long without one. */
 const TAKEOVER_CLEAR_MS = 5 * 60_000;
 
@@ -217,6 +222,7 @@ export class Uplink extends EventEmitter<UplinkEvents> {
         if (this.stopping) break;
         failedRounds++;
         outage = true;
+        youngPeerCloses = 0; // the broker was away: its closes were not about our session
         const delay = backoffDelay(failedRounds, initialMs, maxMs, this.options.random);
         this.setState('disconnected', { reason: `no broker reachable, next round in ${delay} ms` });
         await this.pause(delay);
@@ -235,12 +241,16 @@ export class Uplink extends EventEmitter<UplinkEvents> {
       const connectedAt = performance.now();
       const { reason, end } = await this.runLink(connected, () => (takeovers = 0));
       if (this.stopping) break;
-      youngPeerCloses =
-        end !== undefined && end.byPeer && end.linkAgeMs < YOUNG_LINK_MS && !HeadOfLine.attributable(end)
-          ? youngPeerCloses + 1
-          : 0;
-      const v4Takeover = this.options.protocolVersion === 4 && youngPeerCloses >= V4_TAKEOVER_CLOSES;
-      if (end?.takenOver === true || v4Takeover) {
+      const suspicious =
+        end !== undefined &&
+        end.byPeer &&
+        end.clean &&
+        end.linkAgeMs < YOUNG_LINK_MS &&
+        !HeadOfLine.attributable(end);
+      youngPeerCloses = suspicious ? youngPeerCloses + 1 : 0;
+      // Once taken over, the next clean close by the broker is the other connection again.
+      const again = this.takenOver && end !== undefined && end.byPeer && end.clean;
+      if (end?.takenOver === true || again || youngPeerCloses >= SUSPECTED_TAKEOVER_CLOSES) {
         youngPeerCloses = 0;
         takeovers++;
         await this.backOffFromTakeover(connected.url, takeovers, end?.takenOver === true);

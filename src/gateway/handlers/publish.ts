@@ -93,6 +93,17 @@ function storeAndAcknowledge(
       ctx.send(session.peer, { type: 'PUBREC', msgId });
     }
   });
+  if (outcome === 'too-large') {
+    forget(session, qos, msgId);
+    ctx.warn.warn(
+      'publish-too-large',
+      { clientId: session.clientId },
+      'PUBLISH larger than the broker takes: answered with PUBACK "not supported"',
+    );
+    // Permanent: "congestion" would have the device send the same message again and again.
+    sendPuback(ctx, session.peer, topicId, msgId, ReturnCode.NOT_SUPPORTED);
+    return;
+  }
   if (outcome !== 'queued') {
     forget(session, qos, msgId);
     ctx.warn.warn(
@@ -202,7 +213,11 @@ function resolveTopic(
   }
 }
 
-function countQos0Outcome(ctx: GatewayContext, outcome: 'queued' | 'rejected' | 'dropped'): void {
+/** 'too-large' is counted by the uplink (mqttsn_uplink_too_large_refused_total). */
+function countQos0Outcome(
+  ctx: GatewayContext,
+  outcome: 'queued' | 'rejected' | 'dropped' | 'too-large',
+): void {
   if (outcome === 'dropped') ctx.stats.droppedWhileDown++;
   else if (outcome === 'rejected') ctx.stats.droppedFull++;
 }

@@ -57,16 +57,27 @@ export function handleSubscribe(
     retainedSeen: new Set(),
   });
   ctx.persist(session);
-  ctx.send(peer, {
-    type: 'SUBACK',
-    qos: packet.qos,
-    topicId: subackTopicId,
-    msgId: packet.msgId,
-    returnCode: ReturnCode.ACCEPTED,
-  });
+  const accept = (): void =>
+    ctx.send(peer, {
+      type: 'SUBACK',
+      qos: packet.qos,
+      topicId: subackTopicId,
+      msgId: packet.msgId,
+      returnCode: ReturnCode.ACCEPTED,
+    });
   // Always (re)subscribe upstream: the broker then re-sends retained messages (MQTT 3.1.1 §3.8.4),
   // also when another device already holds the same filter.
-  ctx.broker.subscribe(target.filter);
+  const verdict = ctx.broker.subscribe(target.filter);
+  if (verdict === undefined) {
+    accept();
+    return;
+  }
+  // The device hears the broker's answer: a filter the broker refused is not kept.
+  void verdict.then((accepted) => {
+    if (accepted) return accept();
+    if (ctx.subscriptions.remove(session, target.filter)) ctx.persist(session);
+    refuse(ReturnCode.NOT_SUPPORTED, 'the broker refused the subscription');
+  });
 }
 
 /** UNSUBSCRIBE (§6.10): always answered, also for a filter the device did not hold. */

@@ -22,6 +22,10 @@ async function main(argv: string[]): Promise<number> {
     const { runPub, runSub } = await import('./client/cli.js');
     return (argv[0] === 'pub' ? runPub : runSub)(argv.slice(1));
   }
+  if (argv[0] === 'dead-letters') {
+    const { runDeadLetters } = await import('./uplink/dead-letters-cli.js');
+    return runDeadLetters(argv.slice(1));
+  }
   const commandLine = parseCommandLine(argv);
   if (commandLine.command === 'help') {
     process.stdout.write(`${helpText(version)}\n`);

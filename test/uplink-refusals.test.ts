@@ -5,9 +5,11 @@
  * subscriptions are dropped. A connected uplink that gets no answers is reported stalled.
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { ManualClock } from '../src/gateway/clock.js';
 import { checkHealth } from '../src/observe/health.js';
 import { DeadLetters } from '../src/store/dead-letter.js';
@@ -18,9 +20,16 @@ import { collect, type Collector } from './helpers/mqtt.js';
 import { startFaultProxy } from './helpers/proxy.js';
 import { withTempDir } from './helpers/tmp.js';
 import { sleep, waitUntil } from './helpers/wait.js';
+import { ReturnCode } from '../src/codec/constants.js';
+import { MqttSnTestClient } from './helpers/udp-client.js';
+import { spawnGateway, type GatewayProcess } from './support/gateway-process.js';
 import { openOutboxStore, startUplink } from './support/uplink-rig.js';
 
+const CLI = fileURLToPath(new URL('../src/cli.ts', import.meta.url));
+
 interface Rig {
+  dir: string;
+  closeStore: () => Promise<void>;
   broker: MosquittoHandle;
   outbox: Outbox;
   deadLetters: DeadLetters;
@@ -31,12 +40,12 @@ async function rig(t: TestContext, extraConfig: string): Promise<Rig> {
   const broker = await startMosquitto({ extraConfig });
   t.after(() => broker.stop());
   const dir = withTempDir(t, 'uplink-refusals-');
-  const { store, outbox } = await openOutboxStore(t, dir);
+  const { store, outbox, close } = await openOutboxStore(t, dir);
   const deadLetters = await DeadLetters.open(store);
   t.after(() => deadLetters.idle());
   const collector = await collect(broker.url, 'out/#', { protocolVersion: 5 });
   t.after(() => collector.close());
-  return { broker, outbox, deadLetters, collector };
+  return { dir, closeStore: close, broker, outbox, deadLetters, collector };
 }
 
 function append(outbox: Outbox, topic: string, payload: Buffer | string): void {
@@ -83,6 +92,26 @@ describe('uplink refusals (Mosquitto, MQTT 5)', () => {
     // Mosquitto closes the link after its PUBACK 0x95; the message is not sent again.
     assert.ok(uplink.stats.reconnects <= 1, `reconnects: ${uplink.stats.reconnects}`);
     await waitUntil(() => r.outbox.stats.messages === 0, { description: 'an empty outbox' });
+
+    // Inspectable: `mqttsn-bridge dead-letters` lists it once the gateway has let go of the data dir.
+    await uplink.stop();
+    await r.deadLetters.idle();
+    await r.closeStore();
+    const listed = execFileSync(
+      process.execPath,
+      ['--import', 'tsx', CLI, 'dead-letters', '--data-dir', r.dir],
+      {
+        encoding: 'utf8',
+      },
+    );
+    const lines = listed
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    assert.equal(lines.length, 1);
+    assert.equal(lines[0]!.topic, 'out/big');
+    assert.equal(lines[0]!.reasonCode, 0x95);
+    assert.equal(lines[0]!.bytes, 800);
   });
 
   test('an ACL refusal (PUBACK 0x87) is dead-lettered at once', async (t) => {
@@ -254,5 +283,84 @@ describe('/healthz: a stalled uplink', () => {
     await waitUntil(() => uplink.state !== 'connected', { description: 'the uplink down' });
     clock.advance(600_000);
     assert.deepEqual(health(), { ok: true });
+  });
+});
+
+describe('the edge hears what the broker will not take (gateway process)', () => {
+  async function gatewayOn(t: TestContext, brokerUrl: string, extra: string[] = []): Promise<GatewayProcess> {
+    const gw = await spawnGateway([
+      '--broker',
+      brokerUrl,
+      '--data-dir',
+      withTempDir(t, 'uplink-edge-'),
+      '--metrics',
+      '127.0.0.1:0',
+      ...extra,
+    ]);
+    t.after(async () => {
+      await gw.signal('SIGKILL');
+    });
+    return gw;
+  }
+
+  async function metric(gw: GatewayProcess, name: string): Promise<number> {
+    const url = /"url":"(http:\/\/127\.0\.0\.1:\d+\/)"/.exec(gw.output())?.[1];
+    assert.ok(url, 'the gateway logged its status page address');
+    const text = await (await fetch(`${url}metrics`)).text();
+    return Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1]);
+  }
+
+  async function device(t: TestContext, gw: GatewayProcess, clientId: string): Promise<MqttSnTestClient> {
+    const dev = await MqttSnTestClient.create({ gatewayPort: gw.udpPort });
+    t.after(() => dev.close());
+    assert.equal((await dev.connect({ clientId, duration: 60 })).returnCode, ReturnCode.ACCEPTED);
+    return dev;
+  }
+
+  test("a PUBLISH over the broker's Maximum Packet Size gets PUBACK 'not supported'; the rest flows", async (t) => {
+    if (!requireMosquitto(t)) return;
+    const broker = await startMosquitto({ extraConfig: 'max_packet_size 400' });
+    t.after(() => broker.stop());
+    const collector = await collect(broker.url, 'mqttsn/#', { protocolVersion: 5 });
+    t.after(() => collector.close());
+    const gw = await gatewayOn(t, broker.url);
+    await waitUntil(() => collector.messages.some((m) => m.payload.toString() === 'online'), {
+      timeoutMs: 10_000,
+      description: 'gateway presence online',
+    });
+    const dev = await device(t, gw, 'big-sender');
+    const topicId = await dev.register('data');
+    const big = await dev.publish({ topicId, qos: 1, data: Buffer.alloc(600, 0x61) });
+    assert.ok(big?.type === 'PUBACK');
+    assert.equal(big.returnCode, ReturnCode.NOT_SUPPORTED);
+    const small = await dev.publish({ topicId, qos: 1, data: 'small' });
+    assert.ok(small?.type === 'PUBACK');
+    assert.equal(small.returnCode, ReturnCode.ACCEPTED);
+    await waitUntil(() => collector.messages.some((m) => m.payload.toString() === 'small'), {
+      description: 'the small message at the broker',
+    });
+    assert.equal(await metric(gw, 'mqttsn_uplink_too_large_refused_total'), 1);
+    assert.equal(await metric(gw, 'mqttsn_uplink_reconnects_total'), 0);
+  });
+
+  test("a SUBSCRIBE the broker refuses gets SUBACK 'not supported'", async (t) => {
+    const broker = await startAedes({
+      authorizeSubscribe: (_client, sub, done) => done(null, sub.topic.includes('/secret') ? null : sub),
+    });
+    t.after(() => broker.close());
+    const gw = await gatewayOn(t, broker.url, ['--mqtt-version', '4']);
+    const dev = await device(t, gw, 'curious');
+    await waitUntil(async () => (await metric(gw, 'mqttsn_uplink_state{state="connected"}')) === 1, {
+      description: 'the uplink connected',
+    });
+    const subscribe = async (msgId: number, topicName: string): Promise<number> => {
+      await dev.send({ type: 'SUBSCRIBE', dup: false, qos: 1, msgId, topicIdType: 'normal', topicName });
+      const suback = await dev.next('SUBACK', 5000);
+      assert.ok(suback.type === 'SUBACK' && suback.msgId === msgId);
+      return suback.returnCode;
+    };
+    assert.equal(await subscribe(1, 'secret'), ReturnCode.NOT_SUPPORTED);
+    assert.equal(await subscribe(2, 'open'), ReturnCode.ACCEPTED);
+    assert.equal(await metric(gw, 'mqttsn_uplink_subscriptions_refused_total'), 1);
   });
 });

@@ -40,7 +40,7 @@ export const settings: readonly Setting[] = [
     flag: 'uplink-client-id',
     kind: 'string',
     arg: 'ID',
-    help: 'client id towards the broker (default mqttsn-bridge-<hostname>-<8 hex>, generated once and kept in the data dir)',
+    help: 'client id towards the broker (default mqttsn-bridge-<hostname>-<8 hex>, generated once, kept in the data dir)',
   },
   {
     section: 'Broker uplink',
@@ -230,7 +230,7 @@ export const settings: readonly Setting[] = [
     flag: 'max-dead-letters',
     kind: 'number',
     arg: 'N',
-    help: 'messages the broker refused, kept for inspection (mqttsn-bridge dead-letters); past this the oldest go',
+    help: 'messages the broker refused, kept for `mqttsn-bridge dead-letters`; past this the oldest are deleted',
   },
   {
     section: 'Broker uplink',
@@ -238,7 +238,7 @@ export const settings: readonly Setting[] = [
     flag: 'uplink-stall',
     kind: 'number',
     arg: 'S',
-    help: '/healthz fails when the uplink was connected but the broker answered no waiting message for this long',
+    help: '/healthz fails when the broker answered no waiting message this long while the uplink was connected',
   },
   {
     section: 'Limits',

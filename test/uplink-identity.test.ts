@@ -17,7 +17,11 @@ import {
   waitUntil,
   withTempDir,
 } from './helpers/index.js';
+import { openStore } from '../src/store/db.js';
+import { Outbox } from '../src/store/outbox.js';
+import { uplinkIdentity } from '../src/uplink/identity.js';
 import { spawnGateway, type GatewayProcess } from './support/gateway-process.js';
+import { silent } from './support/uplink-rig.js';
 
 async function gateway(t: TestContext, brokerUrl: string, extra: string[] = []): Promise<GatewayProcess> {
   const gw = await spawnGateway([
@@ -164,4 +168,33 @@ test('two gateways with one explicit client id: takeover detected, logged, /heal
   // Backing off (5 s, doubling, half jittered): a handful of connections in 20 s, not a fight.
   const total = connects(a) + connects(b);
   assert.ok(total <= 8, `connections in 20 s: ${total}\n${timeline(a, b)}`);
+});
+
+test('the default identity is generated once per data dir; an older data dir keeps its old id', async (t) => {
+  const host = { hostname: 'pi', gatewayId: 1 };
+  const idOf = async (dir: string, configured?: string): Promise<{ clientId: string; source: string }> => {
+    const store = await openStore(dir);
+    try {
+      return await uplinkIdentity(store, { ...host, configured });
+    } finally {
+      await store.close();
+    }
+  };
+  const fresh = withTempDir(t, 'identity-fresh-');
+  const first = await idOf(fresh);
+  assert.equal(first.source, 'generated');
+  assert.match(first.clientId, /^mqttsn-bridge-pi-[0-9a-f]{8}$/);
+  assert.deepEqual(await idOf(fresh), { clientId: first.clientId, source: 'stored' });
+  assert.notEqual((await idOf(withTempDir(t, 'identity-other-'))).clientId, first.clientId);
+  assert.deepEqual(await idOf(fresh, 'explicit-id'), { clientId: 'explicit-id', source: 'configured' });
+
+  // A data dir written by a version without identities: messages already carry the old id.
+  const old = withTempDir(t, 'identity-old-');
+  const store = await openStore(old);
+  const outbox = await Outbox.open(store, { gatewayId: 'mqttsn-bridge-pi-1', logger: silent });
+  outbox.append({ clientId: 'd', topic: 't', payload: Buffer.from('x'), retain: false, qos: 1 });
+  await outbox.close();
+  await store.close();
+  assert.deepEqual(await idOf(old), { clientId: 'mqttsn-bridge-pi-1', source: 'adopted' });
+  assert.deepEqual(await idOf(old), { clientId: 'mqttsn-bridge-pi-1', source: 'stored' });
 });

@@ -111,6 +111,8 @@ export class Drain {
   /** Fill the window: synchronously from entries already read, then with a read if room remains. */
   private pump(): void {
     if (!this.active()) return;
+    // Gone by other means (TTL, quota): nothing left to probe.
+    if (this.probeSeq !== undefined && !this.outbox.isLive(this.probeSeq)) this.probeSeq = undefined;
     // A suspect goes out alone, so that a link it kills is not blamed on the messages behind it.
     const window = this.probeSeq === undefined ? this.options.window : 1;
     const sentAt = performance.now(); // one clock read per refill: the watchdog needs no finer grain

@@ -32,10 +32,11 @@ export type Verdict =
 export class HeadOfLine {
   private suspect: { seq: number; drops: number; probes: number } | undefined;
 
-  /** The entry to send alone on the next link, if one is under suspicion. */
-  get probeSeq(): number | undefined {
+  /** The entry to send alone on the next link, if one is under suspicion and still waiting. */
+  probeSeq(isLive: (seq: number) => boolean): number | undefined {
     const s = this.suspect;
-    return s !== undefined && s.drops >= QUICK_DROPS ? s.seq : undefined;
+    if (s !== undefined && !isLive(s.seq)) this.suspect = undefined;
+    return this.suspect !== undefined && this.suspect.drops >= QUICK_DROPS ? this.suspect.seq : undefined;
   }
 
   /** Whether this drop is one the oldest in-flight entry can be blamed for. */

@@ -282,7 +282,7 @@ export class Uplink extends EventEmitter<UplinkEvents> {
       subscriptions: this.subscriptions,
       logger: this.logger,
       drain: {
-        probeSeq: this.headOfLine.probeSeq,
+        probeSeq: this.headOfLine.probeSeq((seq) => this.outbox.isLive(seq)),
         onRefused: (entry, refusal) => this.deadLetter(entry, refusal, 1),
         onSettled: (seq) => this.headOfLine.settled(seq),
         onProgress: (idle) => {

@@ -7,6 +7,7 @@ import { EventEmitter } from 'node:events';
 import type { IPublishPacket } from 'mqtt';
 import type { QoS } from 'mqtt-packet';
 import type { Logger } from 'pino';
+import { RateLimitedWarn } from '../observe/rate-limit.js';
 import type { Outbox, OutboxEntry } from '../store/outbox.js';
 import { backoffDelay } from './backoff.js';
 import { connectOnce, type Connected, type MessageHandler } from './connect.js';
@@ -93,6 +94,8 @@ export class Uplink extends EventEmitter<UplinkEvents> {
   private lastLinkEndAt: number | undefined;
   private lastMaxPacketSize: number | undefined;
   private takenOver = false;
+  /** One line per device and reason per 10 s: a device publishing to a denied topic cannot flood the log. */
+  private readonly deadLetterLog: RateLimitedWarn;
 
   private messageHandler: MessageHandler = (_topic, _payload, _packet, done) => done();
   private readonly onBrokerMessage: MessageHandler = (topic, payload, packet, done) => {
@@ -108,6 +111,7 @@ export class Uplink extends EventEmitter<UplinkEvents> {
     super();
     this.options = resolveUplinkOptions(options);
     this.progressAt = this.options.now();
+    this.deadLetterLog = new RateLimitedWarn(logger, 10_000, this.options.now);
   }
 
   get state(): UplinkState {
@@ -358,7 +362,8 @@ export class Uplink extends EventEmitter<UplinkEvents> {
     const kept = store?.add(entry, { ...refusal, attempts }, this.options.wallNow()) ?? Promise.resolve();
     this.outbox.forget(entry.seq, kept);
     this.progressAt = this.options.now();
-    this.logger.error(
+    this.deadLetterLog.warn(
+      `dead-letter:${entry.clientId}:${refusal.reasonCode ?? (attempts > 1 ? 'link' : 'size')}`,
       {
         seq: entry.seq,
         id: entry.userProperties['mqttsn-id'],

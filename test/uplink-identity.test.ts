@@ -167,6 +167,7 @@ test('two gateways with one explicit client id: takeover detected, logged, /heal
   assert.ok(takeovers[0]! + takeovers[1]! >= 1, `takeovers counted: ${takeovers.join(', ')}`);
   // Backing off (5 s, doubling, half jittered): a handful of connections in 20 s, not a fight.
   const total = connects(a) + connects(b);
+  t.diagnostic(`uplink connections in 20 s, both gateways: ${total}; takeovers logged: ${errors.length}`);
   assert.ok(total <= 8, `connections in 20 s: ${total}\n${timeline(a, b)}`);
 });
 

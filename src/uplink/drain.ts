@@ -11,6 +11,8 @@ import type { MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import type { Outbox, OutboxEntry } from '../store/outbox.js';
 import type { UplinkCounters } from './counters.js';
+import { brokerTopicProblem } from '../topics/names.js';
+import { mqttStringProblem } from '../topics/mqtt-string.js';
 
 export interface DrainOptions {
   window: number;
@@ -124,6 +126,18 @@ export class Drain {
 
   private publish(entry: OutboxEntry, sentAt: number): void {
     const { counters, highestSent } = this.options;
+    // Belt and braces behind the gateway's own checks: an entry the broker would refuse (stored by an
+    // older version) makes it drop the link on every replay, stalling every device. Never send it.
+    const problem = invalidForBroker(entry);
+    if (problem) {
+      counters.invalidDropped++;
+      this.options.logger.error(
+        { seq: entry.seq, problem, id: entry.userProperties['mqttsn-id'] },
+        'uplink: outbox entry the broker would refuse, dropping it',
+      );
+      this.outbox.ack(entry.seq);
+      return;
+    }
     this.inflight.set(entry.seq, sentAt);
     counters.published++;
     if (entry.seq <= highestSent.seq) counters.resent++;
@@ -192,4 +206,17 @@ export class Drain {
     this.drainedWaiters = [];
     for (const wake of waiters) wake();
   }
+}
+
+/** Why the broker would refuse this entry's topic or user properties, or null. */
+function invalidForBroker(entry: OutboxEntry): string | null {
+  const topic = brokerTopicProblem(entry.topic);
+  if (topic) return topic;
+  for (const [key, value] of Object.entries(entry.userProperties)) {
+    for (const text of [key, ...(Array.isArray(value) ? value : [value])]) {
+      const problem = mqttStringProblem(String(text));
+      if (problem) return `user property ${problem}`;
+    }
+  }
+  return null;
 }

@@ -91,7 +91,8 @@ export function completeConnect(ctx: GatewayContext, session: Session): void {
   session.pendingWillTopic = undefined;
   ctx.setState(session, 'active');
   ctx.stats.connects++;
-  session.log.info(
+  // Debug, not info: one line per CONNECT is a log flood a device can cause at will.
+  session.log.debug(
     {
       keepAlive: session.keepAliveMs / 1000,
       cleanSession: session.cleanSession,

@@ -559,3 +559,14 @@ function isAlive(pid: number): boolean {
     return false;
   }
 }
+
+test('live fuzz: 20,000 hostile datagrams from many ports; the good devices lose nothing, 0 crashes, few log lines', async (t) => {
+  if (!requireMosquitto(t)) return;
+  const { runFuzz, describeResult } = await import('../bench/fuzz-live.js');
+  const { cleanup } = await import('../bench/support.js');
+  t.after(cleanup);
+  const result = await runFuzz({ datagrams: 20_000, seed: 8 });
+  assert.ok(result.ok, describeResult(result));
+  assert.equal(result.datagramsSent, 20_000);
+  assert.ok(result.acked > 0 && result.arrived === result.acked, describeResult(result));
+});

@@ -58,8 +58,10 @@ export function handleConnect(
     session = ctx.sessions.create(packet.clientId, peer);
   } else if (atPeer !== session) {
     if (session.peer.key !== peer.key) {
-      session.log.info(
-        { from: describePeer(session.peer), to: describePeer(peer) },
+      // Rate-limited: any sender can cause one of these per datagram.
+      ctx.warn.warn(
+        'session-takeover',
+        { clientId: session.clientId, from: describePeer(session.peer), to: describePeer(peer) },
         'session taken over from a new address',
       );
     }

@@ -24,6 +24,7 @@ import {
   type MosquittoHandle,
 } from './helpers/index.js';
 import { startGateway } from './support/gateway-fixture.js';
+import { openOutboxStore, startUplink } from './support/uplink-rig.js';
 import { spawnGateway, type GatewayProcess } from './support/gateway-process.js';
 
 /** Strings Mosquitto refuses (mosquitto_validate_utf8), one of each class. */
@@ -569,4 +570,42 @@ test('live fuzz: 20,000 hostile datagrams from many ports; the good devices lose
   assert.ok(result.ok, describeResult(result));
   assert.equal(result.datagramsSent, 20_000);
   assert.ok(result.acked > 0 && result.arrived === result.acked, describeResult(result));
+});
+
+test('live: an outbox entry the broker would refuse (left by an older version) is dropped, not replayed forever', async (t) => {
+  if (!requireMosquitto(t)) return;
+  const mosquitto = await startMosquitto();
+  t.after(() => mosquitto.stop());
+  const { outbox } = await openOutboxStore(t, withTempDir(t, 'hostile-outbox-'));
+  // The outbox stores what it is given: this is what older versions let through (issue 8, item 1).
+  outbox.append({
+    clientId: 'old',
+    topic: 'mqttsn/$anonymous/A\u007f',
+    payload: Buffer.from('x'),
+    retain: false,
+    qos: -1,
+  });
+  outbox.append({
+    clientId: 'a\u0085b',
+    topic: 'mqttsn/ok/topic',
+    payload: Buffer.from('x'),
+    retain: false,
+    qos: 1,
+  });
+  outbox.append({
+    clientId: 'good',
+    topic: 'mqttsn/good/after',
+    payload: Buffer.from('delivered'),
+    retain: false,
+    qos: 1,
+  });
+  await outbox.flush();
+  const collector = await collect(mosquitto.url, 'mqttsn/#', { protocolVersion: 5 });
+  t.after(() => collector.close());
+  const uplink = startUplink(t, outbox, { brokers: [mosquitto.url] });
+  const [message] = await collector.waitFor(1, 10_000);
+  assert.equal(message!.topic, 'mqttsn/good/after');
+  assert.equal(uplink.stats.invalidDropped, 2);
+  await waitUntil(() => outbox.stats.messages === 0 || undefined);
+  assert.equal(uplink.stats.reconnects, 0, 'the link was never dropped');
 });

@@ -377,6 +377,41 @@ test('a queued downlink message from an older version that cannot be sent is ski
   assert.equal(gw.gateway.stats.downlinkUnrepresentable, 1);
 });
 
+test('an exception while routing a broker message is caught, counted and acknowledged; the next message flows', async (t) => {
+  let failures = 1;
+  const gw = await startGateway(t, {
+    broker: true,
+    // A downlink store that fails on purpose, once, by throwing where it should call back.
+    downlinkStore: (real) =>
+      ({
+        loadAll: () => real.loadAll(),
+        delete: (clientId: string, seq: number) => real.delete(clientId, seq),
+        deleteAll: (clientId: string, messages: Parameters<DownlinkStore['deleteAll']>[1]) =>
+          real.deleteAll(clientId, messages),
+        put(entries: Parameters<DownlinkStore['put']>[0], done: Parameters<DownlinkStore['put']>[1]) {
+          if (failures-- > 0) throw new Error('downlink store failed on purpose');
+          real.put(entries, done);
+        },
+      }) as unknown as DownlinkStore,
+  });
+  const c = await gw.client();
+  assert.equal((await c.connect({ clientId: 'dev' })).returnCode, ReturnCode.ACCEPTED);
+  const msgId = c.nextMsgId();
+  await c.send({ type: 'SUBSCRIBE', dup: false, qos: 1, msgId, topicIdType: 'normal', topicName: 'cmd' });
+  const suback = await c.next('SUBACK');
+  await waitUntil(() => gw.brokerCalls.includes('+mqttsn/dev/cmd') || undefined);
+  const cloud = await mqtt.connectAsync(gw.broker!.url, { clientId: 'cloud-boundary', reconnectPeriod: 0 });
+  t.after(() => cloud.endAsync(true));
+  await sleep(100);
+  // The broker gets its PUBACK for the message that made routing throw (it would throw again on redelivery).
+  await cloud.publishAsync('mqttsn/dev/cmd', Buffer.from('first'), { qos: 1 });
+  await cloud.publishAsync('mqttsn/dev/cmd', Buffer.from('second'), { qos: 1 });
+  const publish = await c.next('PUBLISH');
+  assert.equal(publish.topicId, suback.topicId);
+  assert.equal(Buffer.from(publish.data).toString(), 'second');
+  assert.equal(gw.gateway.stats.errorsByBoundary.get('broker-message'), 1);
+});
+
 /**
  * The real gateway process against Mosquitto: with one device subscribed by name, one by wildcard and
  * one at QoS 0, the cloud sends every shape a broker can (sizes 0..70,000 bytes, topics near the

@@ -43,6 +43,8 @@ export interface FixtureOptions {
   log?: Logger;
   /** Runs on every open, before the gateway starts: writes what an older version left on disk. */
   seed?: (store: Store, writer: BatchWriter) => Promise<void>;
+  /** Wraps the downlink store (e.g. with one that fails on purpose). */
+  downlinkStore?: (real: DownlinkStore) => DownlinkStore;
 }
 
 /**
@@ -115,7 +117,7 @@ export async function startGateway(t: TestContext, options: FixtureOptions = {})
     };
     gateway = new Gateway(config, {
       sink: options.sink ? options.sink(outbox) : outbox,
-      downlinkStore: await DownlinkStore.open(store, writer),
+      downlinkStore: (options.downlinkStore ?? ((real) => real))(await DownlinkStore.open(store, writer)),
       sessionStore: new SessionStore(store, writer),
       broker: brokerSide,
       log,

@@ -291,6 +291,7 @@ function liveGatewaySettings(
       maxRetries: config.downlink.maxRetries,
       maxQueuedPerClient: config.downlink.maxQueuedPerClient,
       policy: config.downlink.policy,
+      maxPacketSize: config.downlink.maxPacketSize,
       bufferQos0ForSleepers: config.downlink.bufferQos0ForSleepers,
     },
   };

@@ -97,6 +97,7 @@ const expectations: Record<string, (file: string) => Promise<void>> = {
       maxRetries: 4,
       maxQueuedPerClient: 10,
       policy: 'drop-oldest',
+      maxPacketSize: 65_535,
       bufferQos0ForSleepers: false,
     });
     assert.equal(config.limits.maxClients, 2000);

@@ -136,6 +136,8 @@ export const configSchema = z.strictObject({
       /** Messages queued per device (asleep or away); beyond that the policy applies. */
       maxQueuedPerClient: z.number().int().min(1).max(1_000_000).default(100),
       policy: z.enum(['drop-oldest', 'reject']).default('drop-oldest'),
+      /** Largest datagram sent to a device; larger broker messages are acknowledged and dropped. */
+      maxPacketSize: z.number().int().min(16).max(0xffff).default(0xffff),
       /** Keep QoS 0 messages for sleeping devices (QoS 1/2 are always kept). */
       bufferQos0ForSleepers: z.boolean().default(true),
     })

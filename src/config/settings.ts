@@ -322,6 +322,14 @@ export const settings: readonly Setting[] = [
   },
   {
     section: 'Downlink',
+    path: 'downlink.maxPacketSize',
+    flag: 'downlink-max-packet-size',
+    kind: 'number',
+    arg: 'BYTES',
+    help: 'largest datagram sent to a device; a larger broker message is acknowledged and dropped (counted)',
+  },
+  {
+    section: 'Downlink',
     path: 'downlink.bufferQos0ForSleepers',
     flag: 'buffer-qos0-for-sleepers',
     kind: 'boolean',

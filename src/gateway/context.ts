@@ -3,7 +3,7 @@ import type { QoS } from '../codec/constants.js';
 import type { Packet } from '../codec/types.js';
 import type { Namespace } from '../topics/namespace.js';
 import type { PredefinedTopics } from '../topics/predefined.js';
-import type { RateLimitedWarn } from '../observe/rate-limit.js';
+import type { RateLimitedWarn } from '../log/rate-limit.js';
 import type { Clock } from './clock.js';
 import type { Delivery, DeliveryOptions } from './delivery.js';
 import type { Peer } from './peer.js';

@@ -1,3 +1,4 @@
+import { isIPv6 } from 'node:net';
 import type { Logger } from 'pino';
 import { ReturnCode } from '../codec/constants.js';
 import type { MsgIdPacket, TopicAckPacket } from '../codec/types.js';
@@ -5,6 +6,7 @@ import type { DownlinkMessage, DownlinkStore } from '../store/downlink.js';
 import type { GatewayContext } from './context.js';
 import type { Session } from './session.js';
 import type { TimerWheel } from './wheel.js';
+import { downlinkProblem } from './representable.js';
 
 export interface DeliveryOptions {
   /** T_retry: how long to wait for the device's answer before resending (DUP set). */
@@ -14,6 +16,8 @@ export interface DeliveryOptions {
   /** Most messages queued per device; beyond that `policy` applies. */
   maxQueuedPerClient: number;
   policy: 'drop-oldest' | 'reject';
+  /** Largest datagram sent to a device (MQTT-SN's own maximum, 65535, when unset). */
+  maxPacketSize?: number;
 }
 
 /**
@@ -40,7 +44,7 @@ export class Delivery {
         if (victim !== message) session.outgoing.splice(session.outgoing.indexOf(victim), 1);
         if (victim.seq > 0) this.store.delete(session.clientId, victim.seq);
         this.ctx.warn.warn(
-          `downlink-full|${session.clientId}`,
+          'downlink-full',
           { clientId: session.clientId, max: this.options.maxQueuedPerClient, policy: this.options.policy },
           'downlink queue full: message dropped',
         );
@@ -67,7 +71,41 @@ export class Delivery {
     }
   }
 
+  /**
+   * Why `message` cannot be sent to this device (too large for a datagram or for the device's limit),
+   * or null. Checked before storing, and again before sending: copies stored by an older version, or
+   * a device that moved behind a forwarder, must not throw out of a delivery and wedge its queue.
+   */
+  unrepresentable(
+    session: Session,
+    message: Pick<DownlinkMessage, 'topic' | 'topicIdType' | 'payload'>,
+  ): string | null {
+    return downlinkProblem(message, this.deviceTopicName(session, message.topic), {
+      maxPacketSize: this.options.maxPacketSize ?? 0xffff,
+      wirelessNodeIdLength: session.peer.wirelessNodeId?.length ?? 0,
+      // A restored session has no address yet: IPv4's smaller limit is the safe guess.
+      ipv6: isIPv6(session.peer.address),
+    });
+  }
+
+  /** Counts and logs a message dropped because the device cannot be sent it. */
+  dropUnrepresentable(session: Session, topic: string, problem: string): void {
+    this.ctx.stats.downlinkDropped++;
+    this.ctx.stats.downlinkUnrepresentable++;
+    this.ctx.warn.warn(
+      'downlink-unrepresentable',
+      { clientId: session.clientId, topic: topic.slice(0, 200), problem },
+      'broker message cannot be sent to the device: dropped',
+    );
+  }
+
   private start(session: Session, message: DownlinkMessage): void {
+    const problem = this.unrepresentable(session, message);
+    if (problem) {
+      this.dropUnrepresentable(session, message.topic, problem);
+      this.finish(session, message);
+      return;
+    }
     let topicId = message.topicId;
     if (message.topicIdType === 'normal') {
       const name = this.deviceTopicName(session, message.topic);
@@ -76,7 +114,7 @@ export class Delivery {
         const id = known ?? session.topics.register(name);
         if (id === undefined) {
           this.ctx.warn.warn(
-            `downlink-topics-full|${session.clientId}`,
+            'downlink-topics-full',
             { clientId: session.clientId, topic: message.topic },
             'no topic id left for a downlink message: dropped',
           );
@@ -162,8 +200,9 @@ export class Delivery {
       this.sendPublish(session, message, inflight.topicId, false);
     } else {
       session.topics.forget(this.deviceTopicName(session, message.topic));
-      session.log.warn(
-        { topic: message.topic, returnCode: packet.returnCode },
+      this.ctx.warn.warn(
+        'downlink-register-refused',
+        { clientId: session.clientId, topic: message.topic, returnCode: packet.returnCode },
         'device refused REGISTER: message dropped',
       );
       this.ctx.stats.downlinkDropped++;
@@ -188,8 +227,9 @@ export class Delivery {
     if (packet.returnCode === ReturnCode.ACCEPTED) this.ctx.stats.downlinkDelivered++;
     else {
       this.ctx.stats.downlinkDropped++;
-      session.log.warn(
-        { topic: message.topic, returnCode: packet.returnCode },
+      this.ctx.warn.warn(
+        'downlink-publish-refused',
+        { clientId: session.clientId, topic: message.topic, returnCode: packet.returnCode },
         'device refused a downlink PUBLISH: dropped',
       );
     }

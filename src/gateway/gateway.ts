@@ -5,7 +5,7 @@ import { whenBound } from '../listen.js';
 import { MsgType, ReturnCode } from '../codec/constants.js';
 import { decode, encode, MqttSnCodecError } from '../codec/index.js';
 import type { CodecOptions, Packet } from '../codec/types.js';
-import { RateLimitedWarn } from '../observe/rate-limit.js';
+import { RateLimitedWarn } from '../log/rate-limit.js';
 import type { Namespace } from '../topics/namespace.js';
 import type { PredefinedTopics } from '../topics/predefined.js';
 import { systemClock, type Clock } from './clock.js';
@@ -25,6 +25,8 @@ import { handleSubscribe, handleUnsubscribe } from './handlers/subscribe.js';
 import { handleWillMsgUpd, handleWillTopicUpd } from './handlers/willupdate.js';
 import { handleWillMsg } from './handlers/willmsg.js';
 import { handleWillTopic } from './handlers/willtopic.js';
+import { answerUndecodable } from './handlers/invalid.js';
+import { brokerFilterProblem, brokerTopicProblem, clientIdProblem } from '../topics/names.js';
 import { describePeer, peerKey, type Peer } from './peer.js';
 import { Sessions } from './registry.js';
 import { Session, type SessionState } from './session.js';
@@ -104,8 +106,8 @@ export class Gateway {
       this.wheel,
       (clientId) => config.namespace.prefixFor(clientId),
       config.limits.maxTopicsPerClient,
-      (session) => this.onSupervisionExpired(session),
-      (session) => this.delivery.onRetryDue(session),
+      (session) => this.guard('timer', () => this.onSupervisionExpired(session)),
+      (session) => this.guard('timer', () => this.delivery.onRetryDue(session)),
       (session) => this.onSessionRemoved(session),
     );
     this.subscriptions = new SubscriptionIndex((filter) => deps.broker.unsubscribe(filter));
@@ -123,7 +125,7 @@ export class Gateway {
       get predefined() {
         return gateway.config.predefined;
       },
-      sink: deps.sink,
+      sink: this.guardedSink(deps.sink),
       stats: this.stats,
       sessions: this.sessions,
       subscriptions: this.subscriptions,
@@ -216,7 +218,7 @@ export class Gateway {
     try {
       packet = decode(buf, this.decodeOptions);
     } catch (err) {
-      this.onUndecodable(socket, rinfo, err);
+      this.guard('datagram', () => this.onUndecodable(socket, buf, rinfo, err));
       return;
     }
     let wirelessNodeId: Uint8Array | undefined;
@@ -245,11 +247,63 @@ export class Gateway {
     } catch (err) {
       // A bug in one handler must not take the gateway (and every other sensor) down.
       this.stats.handlerErrors++;
-      this.log.error(
+      this.countError('datagram');
+      this.warn.warn(
+        `handler-failed|${packet.type}`,
         { err, address: describePeer(peer), type: packet.type },
         'handler failed; packet dropped',
       );
     }
+  }
+
+  /**
+   * A dispatch boundary (undecodable datagram, broker message, commit callback, timer): an exception
+   * is counted and logged (rate-limited) and the gateway goes on; no single input ends the process.
+   * Returns whether `fn` completed.
+   */
+  private guard(boundary: string, fn: () => void): boolean {
+    try {
+      fn();
+      return true;
+    } catch (err) {
+      this.countError(boundary);
+      this.warn.warn(
+        `boundary-error|${boundary}`,
+        { err, boundary },
+        `exception at the ${boundary} boundary caught`,
+      );
+      return false;
+    }
+  }
+
+  private countError(boundary: string): void {
+    this.stats.errorsByBoundary.set(boundary, (this.stats.errorsByBoundary.get(boundary) ?? 0) + 1);
+  }
+
+  /**
+   * The sink as handlers see it: a commit callback that throws is caught here (it runs inside the
+   * outbox's group commit), and a topic the broker would refuse never reaches the outbox, whichever
+   * path composed it (belt and braces behind the handlers' own checks).
+   */
+  private guardedSink(sink: MessageSink): MessageSink {
+    return {
+      append: (message, onCommitted) => {
+        const problem = brokerTopicProblem(message.topic);
+        if (problem) {
+          this.stats.rejectedInvalidTopic++;
+          this.warn.warn(
+            'invalid-broker-topic',
+            { clientId: message.clientId, problem },
+            'message with a topic the broker would refuse dropped',
+          );
+          return 'rejected';
+        }
+        return sink.append(
+          message,
+          onCommitted && ((err) => void this.guard('commit', () => onCommitted(err))),
+        );
+      },
+    };
   }
 
   private dispatch(peer: Peer, session: Session | undefined, packet: Packet, length: number): void {
@@ -296,11 +350,22 @@ export class Gateway {
     }
   }
 
-  private onUndecodable(socket: Socket, rinfo: RemoteInfo, err: unknown): void {
+  private onUndecodable(socket: Socket, buf: Buffer, rinfo: RemoteInfo, err: unknown): void {
     this.stats.malformed++;
     const reason = err instanceof MqttSnCodecError ? err.reason : String(err);
+    // A well-framed message with invalid content (a name that is not UTF-8) is answered with its refusal.
+    if (err instanceof MqttSnCodecError && !err.forwarder && err.msgType !== MsgType.CONNECT) {
+      const key = peerKey(rinfo.address, rinfo.port);
+      const session = this.sessions.byPeer(key);
+      const peer: Peer =
+        session && session.peer.socket === socket
+          ? session.peer
+          : { socket, address: rinfo.address, port: rinfo.port, key };
+      if (answerUndecodable(this.ctx, peer, session, buf, reason)) return;
+    }
     this.warn.warn(
-      `malformed|${reason}`,
+      // One key per kind: 256 "unknown message type 0xNN" variants are one kind.
+      `malformed|${reason.replace(/ 0x[0-9a-f]+$/, '')}`,
       { address: rinfo.address, port: rinfo.port, reason },
       'malformed datagram dropped',
     );
@@ -325,14 +390,24 @@ export class Gateway {
 
   private send(peer: Peer, packet: Packet): void {
     if (!this.socketsOpen) return;
-    const bytes = peer.wirelessNodeId
-      ? encode({
-          type: 'ENCAPSULATED',
-          radius: 0,
-          wirelessNodeId: peer.wirelessNodeId,
-          packet: packet as Exclude<Packet, { type: 'ENCAPSULATED' }>,
-        })
-      : encode(packet);
+    let bytes: Uint8Array;
+    try {
+      bytes = peer.wirelessNodeId
+        ? encode({
+            type: 'ENCAPSULATED',
+            radius: 0,
+            wirelessNodeId: peer.wirelessNodeId,
+            packet: packet as Exclude<Packet, { type: 'ENCAPSULATED' }>,
+          })
+        : encode(packet);
+    } catch (err) {
+      // Callers check what they send (delivery measures downlink messages first); if one slips through,
+      // it is counted, not thrown into a handler, a timer or a commit callback.
+      this.stats.sendErrors++;
+      this.countError('encode');
+      this.warn.warn('encode-error', { err, type: packet.type }, 'a datagram could not be encoded: not sent');
+      return;
+    }
     this.stats.datagramsOut++;
     peer.socket.send(bytes, peer.port, peer.address, this.onSent);
   }
@@ -385,7 +460,16 @@ export class Gateway {
 
   private lose(session: Session, reason: string): void {
     this.stats.sessionsLost++;
-    session.log.warn({ reason, will: session.will !== undefined }, 'client lost');
+    this.warn.warn(
+      'client-lost',
+      {
+        clientId: session.clientId,
+        address: describePeer(session.peer),
+        reason,
+        will: session.will !== undefined,
+      },
+      'client lost',
+    );
     this.setState(session, 'lost');
     this.sessions.unbind(session);
     const will = session.will;
@@ -400,7 +484,12 @@ export class Gateway {
         retain: will.retain,
         qos: will.qos,
       });
-      if (outcome !== 'queued') session.log.warn({ outcome }, 'will could not be queued');
+      if (outcome !== 'queued')
+        this.warn.warn(
+          'will-not-queued',
+          { clientId: session.clientId, outcome },
+          'will could not be queued',
+        );
     }
     if (session.cleanSession) this.sessions.remove(session);
     else this.persist(session);
@@ -412,6 +501,26 @@ export class Gateway {
    * acknowledges the broker only once nothing can be lost.
    */
   routeFromBroker(
+    topic: string,
+    payload: Uint8Array,
+    qos: 0 | 1 | 2,
+    retain: boolean,
+    done: (err?: Error) => void,
+  ): void {
+    let answered = false;
+    const once = (err?: Error): void => {
+      if (answered) return;
+      answered = true;
+      done(err);
+    };
+    // A message that makes routing throw would throw again on every redelivery: acknowledge and drop it.
+    if (!this.guard('broker-message', () => this.route(topic, payload, qos, retain, once))) {
+      this.stats.downlinkDropped++;
+      once();
+    }
+  }
+
+  private route(
     topic: string,
     payload: Uint8Array,
     qos: 0 | 1 | 2,
@@ -434,6 +543,12 @@ export class Gateway {
         topicIdType: subscription.topicIdType,
         topicId: subscription.topicId ?? 0,
       };
+      // Refused before storing: a stored copy that cannot be sent would wedge the device's queue.
+      const problem = this.delivery.unrepresentable(session, message);
+      if (problem) {
+        this.delivery.dropUnrepresentable(session, topic, problem);
+        continue;
+      }
       const listening =
         session.state === 'active' || session.state === 'awake' || session.state === 'connecting';
       if (message.qos > 0 || (session.state === 'asleep' && this.config.downlink.bufferQos0ForSleepers)) {
@@ -454,9 +569,13 @@ export class Gateway {
         if (err) this.log.error({ err, topic }, 'storing a downlink message failed; delivering from memory');
         for (const { session, message } of durable) {
           if (err) message.seq = 0;
-          // The session may have been removed meanwhile (CleanSession=1 reconnect).
-          if (this.sessions.byClientId(session.clientId) === session) this.delivery.enqueue(session, message);
-          else if (!err) this.deps.downlinkStore.delete(session.clientId, message.seq);
+          // One device's delivery failing must not keep the others (or the broker's ack) waiting.
+          this.guard('commit', () => {
+            // The session may have been removed meanwhile (CleanSession=1 reconnect).
+            if (this.sessions.byClientId(session.clientId) === session)
+              this.delivery.enqueue(session, message);
+            else if (!err) this.deps.downlinkStore.delete(session.clientId, message.seq);
+          });
         }
         done(err);
       },
@@ -507,8 +626,26 @@ export class Gateway {
     ]);
     let messages = 0;
     for (const snapshot of snapshots) {
+      // Written by an older version that let a client id the broker refuses through: forget it.
+      const problem = clientIdProblem(snapshot.clientId, 0xffff);
+      if (problem) {
+        this.dropRestored({ clientId: snapshot.clientId, problem }, 'persisted session');
+        this.deps.sessionStore.delete(snapshot.clientId);
+        continue;
+      }
       const session = this.restoreSession(snapshot);
-      session.outgoing = queued.get(snapshot.clientId) ?? [];
+      const all = queued.get(snapshot.clientId) ?? [];
+      session.outgoing = all.filter((message) => {
+        const unsendable = this.delivery.unrepresentable(session, message);
+        if (unsendable) this.delivery.dropUnrepresentable(session, message.topic, unsendable);
+        return !unsendable;
+      });
+      if (session.outgoing.length < all.length) {
+        this.deps.downlinkStore.deleteAll(
+          snapshot.clientId,
+          all.filter((m) => !session.outgoing.includes(m)),
+        );
+      }
       messages += session.outgoing.length;
       queued.delete(snapshot.clientId);
     }
@@ -532,14 +669,34 @@ export class Gateway {
     session.persisted = true;
     session.keepAliveMs = snapshot.keepAliveMs;
     session.sleepMs = snapshot.sleepMs;
-    if (snapshot.will)
-      session.will = { ...snapshot.will, payload: Buffer.from(snapshot.will.payload, 'base64') };
+    let dropped = false;
+    // What an older version stored without the broker's string rules must not go back to the broker:
+    // a refused filter would drop the uplink on every re-subscribe, a refused will topic on publish.
+    if (snapshot.will) {
+      const problem = brokerTopicProblem(snapshot.will.topic);
+      if (problem) {
+        this.dropRestored({ clientId: snapshot.clientId, problem }, 'persisted will');
+        dropped = true;
+      } else session.will = { ...snapshot.will, payload: Buffer.from(snapshot.will.payload, 'base64') };
+    }
     for (const sub of snapshot.subscriptions) {
+      const problem = brokerFilterProblem(sub.filter);
+      if (problem) {
+        this.dropRestored({ clientId: snapshot.clientId, problem }, 'persisted subscription');
+        dropped = true;
+        continue;
+      }
       // Retained messages re-sent on re-subscribe were delivered before the restart.
       this.subscriptions.add(session, { ...sub, retainedSeen: null });
     }
     this.setState(session, snapshot.asleep ? 'asleep' : 'disconnected');
+    if (dropped) this.persist(session);
     return session;
+  }
+
+  private dropRestored(context: Record<string, unknown>, what: string): void {
+    this.stats.restoreDropped++;
+    this.warn.warn(`restore-invalid|${what}`, context, `${what} invalid for the broker: dropped at restore`);
   }
 
   private startAdvertising(): void {

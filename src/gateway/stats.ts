@@ -31,6 +31,12 @@ export class GatewayStats {
   downlinkDelivered = 0;
   /** Downlink messages dropped: queue full, refused by the device, or QoS 0 for an absent device. */
   downlinkDropped = 0;
+  /** Broker messages that cannot be sent to a device (too large, topic too long): acknowledged, dropped. */
+  downlinkUnrepresentable = 0;
+  /** Exceptions caught at a data-path boundary (datagram, broker message, commit, timer), by boundary. */
+  readonly errorsByBoundary = new Map<string, number>();
+  /** Persisted sessions, subscriptions, wills and queued messages dropped at restore as invalid. */
+  restoreDropped = 0;
   /** Gateway-initiated messages resent after T_retry. */
   downlinkRetransmissions = 0;
   connects = 0;

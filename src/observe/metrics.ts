@@ -134,6 +134,29 @@ function defineDeviceMetrics(metric: Mirror<Snapshot>): void {
     'Packets whose handling failed with an internal error (a bug: see the error log).',
     (s) => s.gateway.handlerErrors,
   );
+  metric.labeledCounter(
+    'mqttsn_errors_total',
+    'Exceptions caught at a data-path boundary (a bug: see the log); the gateway keeps going.',
+    'boundary',
+    (s) => ({
+      datagram: s.gateway.errorsByBoundary.get('datagram') ?? 0,
+      'broker-message': s.gateway.errorsByBoundary.get('broker-message') ?? 0,
+      commit: s.gateway.errorsByBoundary.get('commit') ?? 0,
+      timer: s.gateway.errorsByBoundary.get('timer') ?? 0,
+      encode: s.gateway.errorsByBoundary.get('encode') ?? 0,
+    }),
+  );
+  metric.counter(
+    'mqttsn_downlink_unrepresentable_total',
+    'Broker messages that cannot be sent to a device (over 65535 bytes or the downlink size limit): ' +
+      'acknowledged to the broker and dropped.',
+    (s) => s.gateway.downlinkUnrepresentable,
+  );
+  metric.counter(
+    'mqttsn_restore_dropped_total',
+    'Persisted sessions, subscriptions and wills dropped at start-up because the broker would refuse them.',
+    (s) => s.gateway.restoreDropped,
+  );
   metric.counter(
     'mqttsn_duplicate_publishes_total',
     'Device retransmissions of a message already stored: acknowledged again, not stored twice.',
@@ -153,7 +176,8 @@ function defineDeviceMetrics(metric: Mirror<Snapshot>): void {
     'mqttsn_messages_dropped_total',
     'Messages lost on the way to the broker, by reason: uplink_down and outbox_full (QoS 0/-1 at ' +
       'arrival), quota (oldest dropped for room), ttl (expired), invalid_record (unreadable on disk), ' +
-      'broker_rejected (refused by the broker).',
+      'broker_rejected (refused by the broker) and invalid_for_broker (a string the broker would refuse, ' +
+      'stored by an older version); these two are kept as dead letters.',
     'reason',
     (s) => ({
       uplink_down: s.gateway.droppedWhileDown,
@@ -162,6 +186,7 @@ function defineDeviceMetrics(metric: Mirror<Snapshot>): void {
       ttl: s.outbox.dropped.ttl,
       invalid_record: s.outbox.dropped.invalid,
       broker_rejected: s.uplink.brokerRejected,
+      invalid_for_broker: s.uplink.invalidDropped,
     }),
   );
   metric.counter(

@@ -1,6 +1,9 @@
+import { mqttStringProblem } from './mqtt-string.js';
+
 /**
  * Rules for topic names and filters a device may use. A device can never reach outside its namespace,
- * so anything that MQTT treats specially is refused before mapping.
+ * so anything that MQTT treats specially is refused before mapping; and nothing the broker would
+ * refuse (see mqtt-string.ts) gets past the edge.
  */
 
 /** Why a device topic name (PUBLISH, REGISTER, will) is refused, or null when it is fine. */
@@ -12,7 +15,7 @@ export function topicNameProblem(name: string): string | null {
     if (c === 0x2b /* + */ || c === 0x23 /* # */) return 'wildcard in topic name';
     if (c === 0) return 'NUL in topic name';
   }
-  return emptyLevelProblem(name);
+  return stringProblem('topic name', name) ?? emptyLevelProblem(name);
 }
 
 /** Why a device subscription filter is refused, or null. Wildcards must occupy whole levels. */
@@ -29,7 +32,36 @@ export function topicFilterProblem(filter: string): string | null {
       return 'wildcard inside a topic level';
     }
   }
-  return emptyLevelProblem(filter);
+  return stringProblem('topic filter', filter) ?? emptyLevelProblem(filter);
+}
+
+/**
+ * Why a complete broker topic (namespace prefix + device name, a predefined topic, a will topic) is
+ * refused, or null: checked where the broker topic is composed, so no path can hand the uplink a
+ * topic the broker would drop the connection over.
+ */
+export function brokerTopicProblem(topic: string): string | null {
+  if (topic.length === 0) return 'empty topic name';
+  if (topic.includes('+') || topic.includes('#')) return 'wildcard in topic name';
+  return stringProblem('topic name', topic);
+}
+
+/** Why a complete broker filter (prefix + device filter, a predefined topic) is refused, or null. */
+export function brokerFilterProblem(filter: string): string | null {
+  if (filter.length === 0) return 'empty topic filter';
+  const levels = filter.split('/');
+  for (let i = 0; i < levels.length; i++) {
+    const level = levels[i]!;
+    if (level === '#' ? i !== levels.length - 1 : level !== '+' && /[+#]/.test(level)) {
+      return 'misplaced wildcard in topic filter';
+    }
+  }
+  return stringProblem('topic filter', filter);
+}
+
+function stringProblem(what: string, s: string): string | null {
+  const problem = mqttStringProblem(s);
+  return problem === null ? null : `${what} ${problem}`;
 }
 
 /** Empty levels ("/a", "a/", "a//b") are legal MQTT but confusing under a namespace: refuse them. */
@@ -48,7 +80,8 @@ export function clientIdProblem(clientId: string, maxLength: number): string | n
     if (c === 0x2f /* / */ || c === 0x2b /* + */ || c === 0x23 /* # */) return 'client id contains / + or #';
     if (c < 0x20) return 'control character in client id';
   }
-  return null;
+  // It becomes a topic level and the mqttsn-client user property: the broker's string rules apply.
+  return stringProblem('client id', clientId);
 }
 
 /** MQTT topic matching of a filter against a concrete topic name. */

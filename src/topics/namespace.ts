@@ -3,6 +3,8 @@
  * device `C` publishing `T` reaches the broker as template(C) + T, by default `mqttsn/C/T`.
  */
 
+import { mqttStringProblem } from './mqtt-string.js';
+
 export const DEFAULT_NAMESPACE = 'mqttsn/{clientId}/';
 
 const PLACEHOLDER = /\{([a-zA-Z]+)\}/g;
@@ -18,6 +20,8 @@ export interface Namespace {
 
 /** Why a namespace template is unusable, or null. Empty means "no prefix" (transparent topics). */
 export function namespaceProblem(template: string): string | null {
+  const string = mqttStringProblem(template);
+  if (string) return string;
   if (template.includes('+') || template.includes('#')) return 'must not contain + or #';
   if (template.startsWith('$')) return 'must not start with $';
   if (template !== '' && !template.endsWith('/')) return "must end with '/' (or be empty)";

@@ -12,6 +12,8 @@ export interface UplinkCounters {
   resent: number;
   /** Messages the broker refused for good (PUBACK reason code >= 0x80); logged and removed. */
   brokerRejected: number;
+  /** Outbox entries whose topic or properties the broker would refuse (stored by an older version). */
+  invalidDropped: number;
   /** Links torn down because a PUBACK took longer than the keep-alive. */
   ackTimeouts: number;
   /** MQTT 5 PUBACK refusals (reason code >= 0x80) by reason code ("0x87"), transient ones included. */
@@ -34,6 +36,7 @@ export function newCounters(): UplinkCounters {
     acked: 0,
     resent: 0,
     brokerRejected: 0,
+    invalidDropped: 0,
     ackTimeouts: 0,
     refusals: {},
     deadLettered: 0,

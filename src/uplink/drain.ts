@@ -11,6 +11,8 @@ import type { MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import type { Outbox, OutboxEntry } from '../store/outbox.js';
 import type { UplinkCounters } from './counters.js';
+import { brokerTopicProblem } from '../topics/names.js';
+import { mqttStringProblem } from '../topics/mqtt-string.js';
 import { publishPacketSize } from './packet-size.js';
 
 /** Why the broker will not take an entry, for the dead letters. */
@@ -161,6 +163,14 @@ export class Drain {
 
   private publish(entry: OutboxEntry, sentAt: number): void {
     const { counters, highestSent, maxPacketSize } = this.options;
+    // Belt and braces behind the gateway's own checks: an entry the broker would refuse (stored by an
+    // older version) makes it drop the link on every replay, stalling every device. Never send it:
+    // keep it with the dead letters.
+    const problem = invalidForBroker(entry);
+    if (problem) {
+      this.refused(entry, { reason: `not a valid MQTT string for the broker: ${problem}` }, 'invalidDropped');
+      return;
+    }
     const properties = this.options.userProperties ? { userProperties: entry.userProperties } : undefined;
     if (maxPacketSize !== undefined) {
       const size = publishPacketSize(entry.topic, entry.payload.length, properties?.userProperties);
@@ -219,9 +229,13 @@ export class Drain {
   }
 
   /** The broker will not take `entry`: hand it over (dead letters) and go on with the next. */
-  private refused(entry: OutboxEntry, refusal: Refusal): void {
+  private refused(
+    entry: OutboxEntry,
+    refusal: Refusal,
+    counter: 'brokerRejected' | 'invalidDropped' = 'brokerRejected',
+  ): void {
     if (entry.seq === this.probeSeq) this.probeSeq = undefined;
-    this.options.counters.brokerRejected++;
+    this.options.counters[counter]++;
     if (this.options.onRefused !== undefined) this.options.onRefused(entry, refusal);
     else {
       this.options.logger.error(
@@ -265,4 +279,17 @@ export class Drain {
     this.drainedWaiters = [];
     for (const wake of waiters) wake();
   }
+}
+
+/** Why the broker would refuse this entry's topic or user properties, or null. */
+function invalidForBroker(entry: OutboxEntry): string | null {
+  const topic = brokerTopicProblem(entry.topic);
+  if (topic) return topic;
+  for (const [key, value] of Object.entries(entry.userProperties)) {
+    for (const text of [key, ...(Array.isArray(value) ? value : [value])]) {
+      const problem = mqttStringProblem(String(text));
+      if (problem) return `user property ${problem}`;
+    }
+  }
+  return null;
 }

@@ -1,6 +1,6 @@
 import type { TestContext } from 'node:test';
 import mqtt, { type MqttClient } from 'mqtt';
-import pino from 'pino';
+import pino, { type Logger } from 'pino';
 import { ManualClock } from '../../src/gateway/clock.js';
 import type { BrokerSubscriptions, MessageSink } from '../../src/gateway/context.js';
 import { Gateway, type GatewayConfig } from '../../src/gateway/gateway.js';
@@ -39,6 +39,12 @@ export interface FixtureOptions {
   listen?: GatewayConfig['listen'];
   /** Start aedes in-process and carry subscriptions to it over MQTT.js (a real broker, no uplink). */
   broker?: boolean;
+  /** The gateway's logger (default: silent, or TEST_LOG_LEVEL). */
+  log?: Logger;
+  /** Runs on every open, before the gateway starts: writes what an older version left on disk. */
+  seed?: (store: Store, writer: BatchWriter) => Promise<void>;
+  /** Wraps the downlink store (e.g. with one that fails on purpose). */
+  downlinkStore?: (real: DownlinkStore) => DownlinkStore;
 }
 
 /**
@@ -46,7 +52,7 @@ export interface FixtureOptions {
  * temp dir and a manual clock. With `broker`, broker messages reach it through a real aedes.
  */
 export async function startGateway(t: TestContext, options: FixtureOptions = {}): Promise<GatewayFixture> {
-  const log = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
+  const log = options.log ?? pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
   const dir = withTempDir(t, 'mqttsn-gw-');
   const clock = new ManualClock();
   const brokerCalls: string[] = [];
@@ -62,6 +68,7 @@ export async function startGateway(t: TestContext, options: FixtureOptions = {})
     store = await openStore(dir);
     outbox = await Outbox.open(store, { gatewayId: 'test-gw', logger: log, ...options.outbox });
     writer = new BatchWriter(store);
+    await options.seed?.(store, writer);
     if (broker) {
       mqttClient = await mqtt.connectAsync(broker.url, {
         clientId: `fixture-${Math.random().toString(36).slice(2)}`,
@@ -110,7 +117,7 @@ export async function startGateway(t: TestContext, options: FixtureOptions = {})
     };
     gateway = new Gateway(config, {
       sink: options.sink ? options.sink(outbox) : outbox,
-      downlinkStore: await DownlinkStore.open(store, writer),
+      downlinkStore: (options.downlinkStore ?? ((real) => real))(await DownlinkStore.open(store, writer)),
       sessionStore: new SessionStore(store, writer),
       broker: brokerSide,
       log,

@@ -58,8 +58,10 @@ export function handleConnect(
     session = ctx.sessions.create(packet.clientId, peer);
   } else if (atPeer !== session) {
     if (session.peer.key !== peer.key) {
-      session.log.info(
-        { from: describePeer(session.peer), to: describePeer(peer) },
+      // Rate-limited: any sender can cause one of these per datagram.
+      ctx.warn.warn(
+        'session-takeover',
+        { clientId: session.clientId, from: describePeer(session.peer), to: describePeer(peer) },
         'session taken over from a new address',
       );
     }
@@ -91,7 +93,8 @@ export function completeConnect(ctx: GatewayContext, session: Session): void {
   session.pendingWillTopic = undefined;
   ctx.setState(session, 'active');
   ctx.stats.connects++;
-  session.log.info(
+  // Debug, not info: one line per CONNECT is a log flood a device can cause at will.
+  session.log.debug(
     {
       keepAlive: session.keepAliveMs / 1000,
       cleanSession: session.cleanSession,

@@ -19,13 +19,13 @@ export function handleDisconnect(
       session.sleepMs = packet.duration * 1000;
       ctx.setState(session, 'asleep');
       ctx.persist(session);
-      session.log.info({ duration: packet.duration }, 'client asleep');
+      session.log.debug({ duration: packet.duration }, 'client asleep');
     } else {
       ctx.setState(session, 'disconnected');
       ctx.sessions.unbind(session);
       if (session.cleanSession) ctx.sessions.remove(session);
       else ctx.persist(session);
-      session.log.info('client disconnected');
+      session.log.debug('client disconnected');
     }
   }
   ctx.send(peer, { type: 'DISCONNECT' });

@@ -2,7 +2,7 @@ import { ReturnCode, type ReturnCodeValue } from '../../codec/constants.js';
 import { shortTopicName } from '../../codec/index.js';
 import type { PublishPacket } from '../../codec/types.js';
 import { lookupPredefined } from '../../topics/predefined.js';
-import { topicNameProblem } from '../../topics/names.js';
+import { brokerTopicProblem, topicNameProblem } from '../../topics/names.js';
 import type { DeviceMessage, GatewayContext } from '../context.js';
 import { describePeer, type Peer } from '../peer.js';
 import { sendNotConnected, sendPuback } from '../replies.js';
@@ -172,7 +172,8 @@ function publishWithoutSession(
       nameLength > 0 && nameLength <= packet.data.length
         ? utf8(packet.data.subarray(0, nameLength))
         : undefined;
-    topic = name === undefined || topicNameProblem(name) ? ReturnCode.INVALID_TOPIC_ID : prefix + name;
+    topic =
+      name === undefined || topicNameProblem(name) ? ReturnCode.INVALID_TOPIC_ID : checked(prefix + name);
     payload = packet.data.subarray(nameLength);
   } else {
     topic = resolveTopic(ctx, session, clientId, prefix, packet);
@@ -189,8 +190,27 @@ function publishWithoutSession(
   countQos0Outcome(ctx, ctx.sink.append({ clientId, topic, payload, retain: packet.retain, qos: -1 }));
 }
 
-/** The broker topic of a PUBLISH, or the return code refusing it. */
+/** The broker topic of a PUBLISH, or the return code refusing it; always a topic the broker accepts. */
 function resolveTopic(
+  ctx: GatewayContext,
+  session: Session | undefined,
+  clientId: string,
+  prefix: string,
+  packet: PublishPacket,
+): string | ReturnCodeValue {
+  const topic = composeTopic(ctx, session, clientId, prefix, packet);
+  return typeof topic === 'string' ? checked(topic) : topic;
+}
+
+/**
+ * The last check before a topic goes to the outbox: whatever composed it (prefix + registered or short
+ * name, a predefined mapping), the broker must accept it, or it would drop the uplink on every replay.
+ */
+function checked(topic: string): string | ReturnCodeValue {
+  return brokerTopicProblem(topic) === null ? topic : ReturnCode.INVALID_TOPIC_ID;
+}
+
+function composeTopic(
   ctx: GatewayContext,
   session: Session | undefined,
   clientId: string,

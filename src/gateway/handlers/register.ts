@@ -1,8 +1,8 @@
 import { ReturnCode } from '../../codec/constants.js';
 import type { RegisterPacket } from '../../codec/types.js';
-import { topicNameProblem } from '../../topics/names.js';
+import { brokerTopicProblem, topicNameProblem } from '../../topics/names.js';
 import type { GatewayContext } from '../context.js';
-import type { Peer } from '../peer.js';
+import { describePeer, type Peer } from '../peer.js';
 import { sendNotConnected, sendRegack } from '../replies.js';
 import type { Session } from '../session.js';
 
@@ -17,16 +17,21 @@ export function handleRegister(
     sendNotConnected(ctx, peer, 'REGISTER');
     return;
   }
-  const problem = topicNameProblem(packet.topicName);
+  // The name becomes prefix + name at the broker: that must be acceptable too (length, client id).
+  const problem = topicNameProblem(packet.topicName) ?? brokerTopicProblem(session.prefix + packet.topicName);
   if (problem) {
-    session.log.warn({ topicName: packet.topicName, problem }, `REGISTER refused: ${problem}`);
+    ctx.warn.warn(
+      'register-topic',
+      { clientId: session.clientId, address: describePeer(peer), topicName: packet.topicName, problem },
+      'REGISTER refused: invalid topic name',
+    );
     sendRegack(ctx, peer, 0, packet.msgId, ReturnCode.NOT_SUPPORTED);
     return;
   }
   const topicId = session.topics.register(packet.topicName);
   if (topicId === undefined) {
     ctx.warn.warn(
-      `topics-full|${session.clientId}`,
+      'topics-full',
       { clientId: session.clientId, maxTopics: ctx.options.limits.maxTopicsPerClient },
       'REGISTER refused: topic limit per client reached',
     );

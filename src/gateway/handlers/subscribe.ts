@@ -2,9 +2,9 @@ import { ReturnCode, type ReturnCodeValue } from '../../codec/constants.js';
 import { shortTopicName } from '../../codec/index.js';
 import type { SubscribePacket, UnsubscribePacket } from '../../codec/types.js';
 import { lookupPredefined } from '../../topics/predefined.js';
-import { topicFilterProblem } from '../../topics/names.js';
+import { brokerFilterProblem, topicFilterProblem } from '../../topics/names.js';
 import type { GatewayContext } from '../context.js';
-import type { Peer } from '../peer.js';
+import { describePeer, type Peer } from '../peer.js';
 import { sendNotConnected } from '../replies.js';
 import type { Session } from '../session.js';
 
@@ -25,7 +25,11 @@ export function handleSubscribe(
     return;
   }
   const refuse = (returnCode: ReturnCodeValue, why: string): void => {
-    session.log.warn({ packet: describe(packet), returnCode }, `SUBSCRIBE refused: ${why}`);
+    ctx.warn.warn(
+      'subscribe-refused',
+      { clientId: session.clientId, address: describePeer(peer), packet: describe(packet), returnCode, why },
+      'SUBSCRIBE refused',
+    );
     ctx.send(peer, { type: 'SUBACK', qos: 0, topicId: 0, msgId: packet.msgId, returnCode });
   };
   const target = resolveFilter(ctx, session, packet);
@@ -96,8 +100,20 @@ export function handleUnsubscribe(
   ctx.send(peer, { type: 'UNSUBACK', msgId: packet.msgId });
 }
 
-/** The broker filter a SUBSCRIBE / UNSUBSCRIBE names, or why it is refused. */
+/**
+ * The broker filter a SUBSCRIBE / UNSUBSCRIBE names, or why it is refused. The composed filter is
+ * checked last: a filter the broker refuses would drop the uplink on every re-subscribe.
+ */
 function resolveFilter(
+  ctx: GatewayContext,
+  session: Session,
+  packet: SubscribePacket | UnsubscribePacket,
+): { filter: string } | string {
+  const target = composeFilter(ctx, session, packet);
+  return typeof target === 'string' ? target : (brokerFilterProblem(target.filter) ?? target);
+}
+
+function composeFilter(
   ctx: GatewayContext,
   session: Session,
   packet: SubscribePacket | UnsubscribePacket,

@@ -1,8 +1,8 @@
 import { ReturnCode } from '../../codec/constants.js';
 import type { WillTopicPacket } from '../../codec/types.js';
-import { topicNameProblem } from '../../topics/names.js';
+import { brokerTopicProblem, topicNameProblem } from '../../topics/names.js';
 import type { GatewayContext } from '../context.js';
-import type { Peer } from '../peer.js';
+import { describePeer, type Peer } from '../peer.js';
 import { sendConnack } from '../replies.js';
 import type { Session } from '../session.js';
 import { completeConnect } from './connect.js';
@@ -24,9 +24,13 @@ export function handleWillTopic(
     completeConnect(ctx, session);
     return;
   }
-  const problem = topicNameProblem(packet.willTopic);
+  const problem = topicNameProblem(packet.willTopic) ?? brokerTopicProblem(session.prefix + packet.willTopic);
   if (problem) {
-    session.log.warn({ willTopic: packet.willTopic, problem }, `CONNECT refused: will topic ${problem}`);
+    ctx.warn.warn(
+      'will-topic',
+      { clientId: session.clientId, address: describePeer(peer), willTopic: packet.willTopic, problem },
+      'CONNECT refused: invalid will topic',
+    );
     refuseConnect(ctx, peer, session);
     return;
   }

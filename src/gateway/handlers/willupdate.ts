@@ -1,8 +1,8 @@
 import { ReturnCode } from '../../codec/constants.js';
 import type { WillMsgPacket, WillTopicPacket } from '../../codec/types.js';
-import { topicNameProblem } from '../../topics/names.js';
+import { brokerTopicProblem, topicNameProblem } from '../../topics/names.js';
 import type { GatewayContext } from '../context.js';
-import type { Peer } from '../peer.js';
+import { describePeer, type Peer } from '../peer.js';
 import { sendNotConnected } from '../replies.js';
 import type { Session } from '../session.js';
 
@@ -24,9 +24,14 @@ export function handleWillTopicUpd(
   if (packet.willTopic === undefined) {
     session.will = undefined;
   } else {
-    const problem = topicNameProblem(packet.willTopic);
+    const problem =
+      topicNameProblem(packet.willTopic) ?? brokerTopicProblem(session.prefix + packet.willTopic);
     if (problem) {
-      session.log.warn({ willTopic: packet.willTopic, problem }, `WILLTOPICUPD refused: ${problem}`);
+      ctx.warn.warn(
+        'will-topic-update',
+        { clientId: session.clientId, address: describePeer(peer), willTopic: packet.willTopic, problem },
+        'WILLTOPICUPD refused: invalid will topic',
+      );
       ctx.send(peer, { type: 'WILLTOPICRESP', returnCode: ReturnCode.NOT_SUPPORTED });
       return;
     }

@@ -1,0 +1,56 @@
+import { MAX_PACKET_LENGTH } from '../codec/constants.js';
+import { encodedLength } from '../codec/index.js';
+import type { Packet } from '../codec/types.js';
+import type { DownlinkMessage } from '../store/downlink.js';
+
+/** The largest UDP payload: 65,535 minus the IP and UDP headers (IPv4: 20 + 8; IPv6: 8, no jumbograms). */
+export const MAX_UDP_PAYLOAD_IPV4 = 65_507;
+export const MAX_UDP_PAYLOAD_IPV6 = 65_527;
+
+/**
+ * Whether a broker message can be sent to one device at all: MQTT allows 256 MB, MQTT-SN 65,535 bytes
+ * per datagram, and a device may take less. A message that cannot be encoded must be refused before it
+ * is stored, or it would throw on every delivery attempt and wedge the device's queue behind it.
+ *
+ * The PUBLISH is measured as it will be sent (topic id, payload, the encapsulation of a forwarder),
+ * and for a normal topic also the REGISTER that announces its name first.
+ */
+export function downlinkProblem(
+  message: Pick<DownlinkMessage, 'topicIdType' | 'payload'>,
+  deviceTopicName: string,
+  options: { maxPacketSize: number; wirelessNodeIdLength: number; ipv6: boolean },
+): string | null {
+  const udp = options.ipv6 ? MAX_UDP_PAYLOAD_IPV6 : MAX_UDP_PAYLOAD_IPV4;
+  const limit = Math.min(options.maxPacketSize, MAX_PACKET_LENGTH, udp);
+  const publish: Packet = {
+    type: 'PUBLISH',
+    dup: false,
+    qos: 1,
+    retain: false,
+    topicIdType: message.topicIdType,
+    topicId: 1,
+    msgId: 1,
+    data: message.payload,
+  };
+  const publishSize = sizeOf(publish, options.wirelessNodeIdLength);
+  if (publishSize > limit) return `PUBLISH of ${publishSize} bytes exceeds ${limit}`;
+  if (message.topicIdType === 'normal') {
+    if (deviceTopicName.length === 0) return 'empty topic name';
+    const registerSize = sizeOf(
+      { type: 'REGISTER', topicId: 1, msgId: 1, topicName: deviceTopicName },
+      options.wirelessNodeIdLength,
+    );
+    if (registerSize > limit) return `REGISTER of ${registerSize} bytes exceeds ${limit}`;
+  }
+  return null;
+}
+
+/** Encoded size, Infinity when it cannot be encoded at all (over 65,535 bytes, a lone surrogate). */
+function sizeOf(packet: Packet, wirelessNodeIdLength: number): number {
+  try {
+    // The encapsulation header: length, type, ctrl and the node id (§5.5).
+    return encodedLength(packet) + (wirelessNodeIdLength > 0 ? 3 + wirelessNodeIdLength : 0);
+  } catch {
+    return Infinity;
+  }
+}

@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { ConfigError } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { parseHostPort } from './config/schema.js';
-import { systemClock, type Clock } from './gateway/clock.js';
+import { systemClock, type Clock } from './time.js';
 import type { MessageSink } from './gateway/context.js';
 import { Gateway, type GatewayConfig } from './gateway/gateway.js';
 import { describePeer } from './gateway/peer.js';
@@ -61,6 +61,7 @@ export class Bridge {
         maxBytes: config.outbox.maxBytes,
         ttlMs: config.outbox.ttlSeconds * 1000,
         whenFull: config.outbox.policy,
+        clock,
       });
       const presenceTopic = namespace.root
         ? `${namespace.root}$gateway/${uplinkClientId}/status`
@@ -136,12 +137,12 @@ export class Bridge {
       await gateway.start();
       const statsTimer = config.statsTopic
         ? setInterval(
-            () => publishStats(config.statsTopic!, gateway, opened, uplink),
+            () => publishStats(config.statsTopic!, gateway, opened, uplink, clock),
             config.statsIntervalSeconds * 1000,
           ).unref()
         : undefined;
       const observe = config.metrics
-        ? await startObservability(config, gateway, opened, uplink, log, recent, version)
+        ? await startObservability(config, gateway, opened, uplink, log, recent, version, clock)
         : undefined;
       return new Bridge(config, gateway, outbox, uplink, store, writer, log, observe, statsTimer);
     } catch (err) {
@@ -219,13 +220,13 @@ function presencePublisher(
 }
 
 /** Periodic gateway statistics (retained JSON) for dashboards that read the broker rather than /metrics. */
-function publishStats(topic: string, gateway: Gateway, outbox: Outbox, uplink: Uplink): void {
+function publishStats(topic: string, gateway: Gateway, outbox: Outbox, uplink: Uplink, clock: Clock): void {
   const devices: Record<string, number> = {};
   for (const session of gateway.sessions.all()) devices[session.state] = (devices[session.state] ?? 0) + 1;
   const { messages, bytes, oldestReceivedAt, dropped } = outbox.stats;
   const stats = gateway.stats;
   const payload = {
-    time: new Date().toISOString(),
+    time: new Date(clock.wallNow()).toISOString(),
     devices,
     received: {
       'qos-1': stats.publishIn[0],
@@ -237,7 +238,8 @@ function publishStats(topic: string, gateway: Gateway, outbox: Outbox, uplink: U
     outbox: {
       messages,
       bytes,
-      oldestAgeSeconds: oldestReceivedAt === null ? 0 : Math.round((Date.now() - oldestReceivedAt) / 1000),
+      oldestAgeSeconds:
+        oldestReceivedAt === null ? 0 : Math.round((clock.wallNow() - oldestReceivedAt) / 1000),
       dropped,
     },
     uplink: { state: uplink.state, reconnects: uplink.stats.reconnects },
@@ -285,9 +287,10 @@ async function startObservability(
   log: Logger,
   recent: RecentWarnings | undefined,
   version: string,
+  clock: Clock,
 ): Promise<{ server: ObserveServer; history: History }> {
   const view: BridgeView = {
-    startedAt: Date.now(),
+    startedAt: clock.wallNow(),
     version,
     gateway: () => gateway.stats,
     *devices() {

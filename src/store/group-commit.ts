@@ -10,7 +10,12 @@
  */
 import type { Store } from './db.js';
 import { SEQ_KEY_BYTES, seqKey, writeSeq } from './seq-key.js';
-import { OUTBOX_SEQ_META_KEY, type MetaSublevel, type OutboxSublevel } from './sublevels.js';
+import {
+  OUTBOX_ELAPSED_META_KEY,
+  OUTBOX_SEQ_META_KEY,
+  type MetaSublevel,
+  type OutboxSublevel,
+} from './sublevels.js';
 
 export type CommitCallback = (err?: Error) => void;
 
@@ -78,6 +83,8 @@ export class GroupCommit {
     private readonly meta: MetaSublevel,
     private readonly onBatchWritten: BatchWrittenHook,
     private readonly onDeletesLost: (count: number, err: Error) => void,
+    /** The outbox's running clock, stored with the appends so no birth is later than what is stored. */
+    private readonly elapsed: () => number = () => 0,
   ) {
     this.keyPrefix = outbox.prefixKey(Buffer.alloc(0), 'buffer');
   }
@@ -140,6 +147,9 @@ export class GroupCommit {
     if (puts.length > 0) {
       const highWaterMark = seqKey(puts[puts.length - 1]!.seq);
       batch.put<string, Buffer>(OUTBOX_SEQ_META_KEY, highWaterMark, { sublevel: this.meta });
+      const elapsed = Buffer.allocUnsafe(8);
+      elapsed.writeDoubleBE(this.elapsed(), 0);
+      batch.put<string, Buffer>(OUTBOX_ELAPSED_META_KEY, elapsed, { sublevel: this.meta });
     }
     const { singles, runs } = splitIntoRuns(deletes);
     for (const seq of singles) batch.del<Buffer>(this.fullKey(seq), BINARY);

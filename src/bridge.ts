@@ -14,6 +14,7 @@ import type { RecentWarnings } from './observe/recent.js';
 import { startObserveServer, type ObserveServer } from './observe/server.js';
 import type { BridgeView } from './observe/view.js';
 import { openStore, type Store } from './store/db.js';
+import type { DownlinkQueueStore, SessionRecordStore } from './store/ports.js';
 import { BatchWriter } from './store/batch-writer.js';
 import { DownlinkStore } from './store/downlink.js';
 import { Outbox } from './store/outbox.js';
@@ -47,7 +48,8 @@ export class Bridge {
       clock = systemClock,
       recent,
       version = '0.0.0',
-    }: { clock?: Clock; recent?: RecentWarnings; version?: string } = {},
+      stores = {},
+    }: { clock?: Clock; recent?: RecentWarnings; version?: string; stores?: StoreWrappers } = {},
   ): Promise<Bridge> {
     const uplinkClientId = config.broker.clientId ?? `mqttsn-bridge-${hostname()}-${config.gatewayId}`;
     const namespace = compileNamespace(config.namespace, String(config.gatewayId));
@@ -107,8 +109,8 @@ export class Bridge {
         },
         {
           sink,
-          downlinkStore: await DownlinkStore.open(store, writer),
-          sessionStore: new SessionStore(store, writer),
+          downlinkStore: wrap(stores.downlink, await DownlinkStore.open(store, writer)),
+          sessionStore: wrap(stores.sessions, new SessionStore(store, writer)),
           broker: {
             // Device filters fan in to one broker subscription each, at QoS 2 so the device's own
             // subscription QoS decides (delivery QoS = the lower of the two).
@@ -127,10 +129,9 @@ export class Bridge {
         },
       );
       // The broker hears PUBACK / PUBREC only after the copies for the devices are on disk.
+      // A failed write is passed on: the uplink then does not acknowledge, and the broker redelivers.
       uplink.handleMessages((topic, payload, packet, done) =>
-        gateway.routeFromBroker(topic, payload, Math.min(packet.qos, 2) as 0 | 1 | 2, packet.retain, () =>
-          done(),
-        ),
+        gateway.routeFromBroker(topic, payload, Math.min(packet.qos, 2) as 0 | 1 | 2, packet.retain, done),
       );
       // The backlog on disk drains first: the uplink reads the outbox from its oldest entry.
       uplink.start();
@@ -189,6 +190,16 @@ export class Bridge {
     await this.store.close();
     this.log.info('stopped');
   }
+}
+
+/** Tests put stores that fail on purpose (store/faulty.ts) around the real ones. */
+export interface StoreWrappers {
+  downlink?: (real: DownlinkQueueStore) => DownlinkQueueStore;
+  sessions?: (real: SessionRecordStore) => SessionRecordStore;
+}
+
+function wrap<T>(wrapper: ((real: T) => T) | undefined, real: T): T {
+  return wrapper === undefined ? real : wrapper(real);
 }
 
 /** What a device's state means to someone watching it from the broker side. */

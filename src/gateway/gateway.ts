@@ -9,8 +9,9 @@ import { RateLimitedWarn } from '../observe/rate-limit.js';
 import type { Namespace } from '../topics/namespace.js';
 import type { PredefinedTopics } from '../topics/predefined.js';
 import { systemClock, type Clock } from './clock.js';
-import type { DownlinkMessage, DownlinkStore } from '../store/downlink.js';
-import type { SessionSnapshot, SessionStore } from '../store/sessions.js';
+import type { DownlinkMessage } from '../store/downlink.js';
+import type { DownlinkQueueStore, SessionRecordStore } from '../store/ports.js';
+import type { SessionSnapshot } from '../store/sessions.js';
 import type { BrokerSubscriptions, GatewayContext, GatewayOptions, MessageSink } from './context.js';
 import { Delivery } from './delivery.js';
 import { handlePuback, handlePubcomp, handlePubrec, handleRegack } from './handlers/acks.js';
@@ -55,8 +56,8 @@ export interface GatewayConfig extends GatewayOptions {
 export interface GatewayDeps {
   /** Device messages on their way to the broker (the outbox). */
   sink: MessageSink;
-  downlinkStore: DownlinkStore;
-  sessionStore: SessionStore;
+  downlinkStore: DownlinkQueueStore;
+  sessionStore: SessionRecordStore;
   /** Broker subscriptions (the uplink). */
   broker: BrokerSubscriptions;
   log: Logger;
@@ -419,11 +420,13 @@ export class Gateway {
     done: (err?: Error) => void,
   ): void {
     const durable: Array<{ session: Session; message: DownlinkMessage }> = [];
+    const markedRetained: Array<Set<string>> = [];
     for (const [session, subscription] of this.subscriptions.match(topic)) {
       if (retain) {
         // Retained copies come on every (re)subscription of the filter, also for other devices.
         if (!subscription.retainedSeen || subscription.retainedSeen.has(topic)) continue;
         subscription.retainedSeen.add(topic);
+        markedRetained.push(subscription.retainedSeen);
       }
       const message: DownlinkMessage = {
         seq: 0,
@@ -451,14 +454,26 @@ export class Gateway {
     this.deps.downlinkStore.put(
       durable.map(({ session, message }) => ({ clientId: session.clientId, message })),
       (err) => {
-        if (err) this.log.error({ err, topic }, 'storing a downlink message failed; delivering from memory');
+        if (err) {
+          // Not durable, so not acknowledged: the broker sends it again (the uplink does not ack and
+          // reconnects). Delivering it from memory too would only duplicate it.
+          this.stats.downlinkStoreFailures++;
+          this.warn.warn(
+            'downlink-store',
+            { err, topic },
+            'storing a broker message failed: not acknowledged',
+          );
+          // The redelivered retained copy must not be taken for one already seen.
+          for (const seen of markedRetained) seen.delete(topic);
+          done(err);
+          return;
+        }
         for (const { session, message } of durable) {
-          if (err) message.seq = 0;
           // The session may have been removed meanwhile (CleanSession=1 reconnect).
           if (this.sessions.byClientId(session.clientId) === session) this.delivery.enqueue(session, message);
-          else if (!err) this.deps.downlinkStore.delete(session.clientId, message.seq);
+          else this.deps.downlinkStore.delete(session.clientId, message.seq);
         }
-        done(err);
+        done();
       },
     );
   }

@@ -31,6 +31,8 @@ export class GatewayStats {
   downlinkDelivered = 0;
   /** Downlink messages dropped: queue full, refused by the device, or QoS 0 for an absent device. */
   downlinkDropped = 0;
+  /** Broker messages whose storage for the devices failed: not acknowledged, the broker sends them again. */
+  downlinkStoreFailures = 0;
   /** Gateway-initiated messages resent after T_retry. */
   downlinkRetransmissions = 0;
   connects = 0;

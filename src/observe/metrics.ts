@@ -130,6 +130,11 @@ function defineDeviceMetrics(metric: Mirror<Snapshot>): void {
     (s) => s.gateway.oversized,
   );
   metric.counter(
+    'mqttsn_downlink_store_failures_total',
+    'Broker messages that could not be stored for the devices: not acknowledged, so the broker resends them.',
+    (s) => s.gateway.downlinkStoreFailures,
+  );
+  metric.counter(
     'mqttsn_handler_errors_total',
     'Packets whose handling failed with an internal error (a bug: see the error log).',
     (s) => s.gateway.handlerErrors,

@@ -16,6 +16,7 @@ import type { Store } from './db.js';
 import { EpisodeLog } from './episode-log.js';
 import { GroupCommit, type CommitCallback, type PendingPut } from './group-commit.js';
 import { LiveIndex } from './live-index.js';
+import type { OutboxStore } from './ports.js';
 import { decodeRecord, encodeRecord, recordBornAt } from './record.js';
 import { readSeq, seqKey } from './seq-key.js';
 import {
@@ -119,7 +120,7 @@ interface OutboxEvents {
   committed: [lastSeq: number];
 }
 
-export class Outbox extends EventEmitter<OutboxEvents> {
+export class Outbox extends EventEmitter<OutboxEvents> implements OutboxStore {
   /** How long open() took to rebuild the in-memory index from disk, in ms. */
   readonly indexRebuildMs: number;
   private readonly writer: GroupCommit;

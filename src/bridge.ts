@@ -175,20 +175,44 @@ export class Bridge {
 
   /**
    * Graceful stop: no new datagrams, finish the commit under way (its PUBACKs still go out), close
-   * the uplink cleanly, close the store.
+   * the uplink cleanly, close the store. Every step is bounded: one that does not finish in time (a
+   * half-open broker link, a stuck disk) is logged and left behind, so a stop always ends.
    */
   async stop(): Promise<void> {
     this.gateway.stopAccepting();
     clearInterval(this.statsTimer);
     this.observe?.history.stop();
-    await this.observe?.server.close();
-    await this.outbox.flush();
-    await this.gateway.close();
-    await this.uplink.stop();
-    await this.outbox.close();
-    await this.writer.idle();
-    await this.store.close();
+    const step = (name: string, ms: number, work: () => Promise<unknown> | undefined): Promise<void> =>
+      boundedStep(this.log, name, ms, work);
+    await step('closing the HTTP server', 2000, () => this.observe?.server.close());
+    await step('writing the commit under way', 5000, () => this.outbox.flush());
+    await step('sending the last replies and closing UDP', 3000, () => this.gateway.close());
+    await step('closing the uplink', 6000, () => this.uplink.stop());
+    await step('closing the outbox', 5000, () => this.outbox.close());
+    await step('writing sessions and downlink queues', 5000, () => this.writer.idle());
+    await step('closing the database', 5000, () => this.store.close());
     this.log.info('stopped');
+  }
+}
+
+/** Runs one shutdown step for at most `ms`; a step that fails or overruns is logged, not waited for. */
+async function boundedStep(
+  log: Logger,
+  name: string,
+  ms: number,
+  work: () => Promise<unknown> | undefined,
+): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<'timeout'>((resolve) => {
+    timer = setTimeout(() => resolve('timeout'), ms);
+  });
+  try {
+    const outcome = await Promise.race([Promise.resolve(work()).then(() => 'done' as const), timedOut]);
+    if (outcome === 'timeout') log.warn({ step: name, timeoutMs: ms }, 'shutdown step timed out: going on');
+  } catch (err) {
+    log.warn({ err, step: name }, 'shutdown step failed: going on');
+  } finally {
+    clearTimeout(timer);
   }
 }
 

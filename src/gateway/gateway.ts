@@ -89,6 +89,9 @@ export class Gateway {
   private advertiseTimer: NodeJS.Timeout | undefined;
   private accepting = false;
   private socketsOpen = false;
+  /** Replies handed to the sockets whose send callback has not run yet (see close()). */
+  private sendsInFlight = 0;
+  private onSendsSettled: (() => void) | undefined;
 
   constructor(
     private config: GatewayConfig,
@@ -201,9 +204,23 @@ export class Gateway {
     clearInterval(this.advertiseTimer);
   }
 
-  async close(): Promise<void> {
+  /**
+   * Closes the sockets once the replies already sent are out (the PUBACKs of the last commit): Node
+   * drops datagrams still queued in a socket that is closed, so closing right away would lose them.
+   * Bounded by `drainTimeoutMs`, then closed anyway.
+   */
+  async close(drainTimeoutMs = 2000): Promise<void> {
     this.stopAccepting();
     this.socketsOpen = false;
+    if (this.sendsInFlight > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      await new Promise<void>((resolve) => {
+        this.onSendsSettled = resolve;
+        timer = setTimeout(resolve, drainTimeoutMs);
+      });
+      clearTimeout(timer);
+      this.onSendsSettled = undefined;
+    }
     await Promise.all(
       this.sockets.map((socket) => new Promise<void>((resolve) => socket.close(() => resolve()))),
     );
@@ -335,8 +352,14 @@ export class Gateway {
         })
       : encode(packet);
     this.stats.datagramsOut++;
-    peer.socket.send(bytes, peer.port, peer.address, this.onSent);
+    this.sendsInFlight++;
+    peer.socket.send(bytes, peer.port, peer.address, this.onReplySent);
   }
+
+  private readonly onReplySent = (err: Error | null): void => {
+    if (--this.sendsInFlight === 0) this.onSendsSettled?.();
+    this.onSent(err);
+  };
 
   private readonly onSent = (err: Error | null): void => {
     if (!err) return;

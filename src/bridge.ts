@@ -53,8 +53,11 @@ export class Bridge {
   ): Promise<Bridge> {
     const uplinkClientId = config.broker.clientId ?? `mqttsn-bridge-${hostname()}-${config.gatewayId}`;
     const namespace = compileNamespace(config.namespace, String(config.gatewayId));
-    const store = await openStore(config.dataDir);
+    const store = await openStore(config.dataDir, { claim: true });
     let outbox: Outbox | undefined;
+    // What start-up opened so far, closed again if a later step fails (a port already taken): a
+    // gateway without its listeners must exit, not live on as a zombie with only the uplink up.
+    let started: { uplink?: Uplink; gateway?: Gateway } = {};
     try {
       outbox = await Outbox.open(store, {
         gatewayId: uplinkClientId,
@@ -134,6 +137,7 @@ export class Bridge {
         gateway.routeFromBroker(topic, payload, Math.min(packet.qos, 2) as 0 | 1 | 2, packet.retain, done),
       );
       // The backlog on disk drains first: the uplink reads the outbox from its oldest entry.
+      started = { uplink, gateway };
       uplink.start();
       await gateway.start();
       const statsTimer = config.statsTopic
@@ -147,6 +151,8 @@ export class Bridge {
         : undefined;
       return new Bridge(config, gateway, outbox, uplink, store, writer, log, observe, statsTimer);
     } catch (err) {
+      await started.gateway?.close(0).catch(() => undefined);
+      await started.uplink?.stop().catch(() => undefined);
       await outbox?.close().catch(() => undefined);
       await store.close().catch(() => undefined);
       throw err;

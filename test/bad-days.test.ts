@@ -4,6 +4,12 @@
  * port. Real processes throughout: UDP on 127.0.0.1, LevelDB, Mosquitto, the CLI as a child.
  */
 import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import dgram from 'node:dgram';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import pino from 'pino';
 import { Bridge } from '../src/bridge.js';
@@ -301,4 +307,119 @@ test('stop() with a commit under way: its PUBACKs still reach the devices before
     [],
     'stored but never acknowledged',
   );
+});
+
+const CLI = new URL('../src/cli.ts', import.meta.url).pathname;
+
+/** Runs the real CLI to its exit (killed after 30 s); its exit code and everything it printed. */
+function runCli(args: string[]): Promise<{ code: number | null; output: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], {
+      env: { ...process.env, MQTTSN_BRIDGE_LOG_LEVEL: 'info' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, output });
+    });
+  });
+}
+
+/** A small tmpfs of our own (we run as root), unmounted after the test. */
+function mountTmpfs(t: TestContext, size: string, extra = ''): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'bad-days-mnt-'));
+  execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size}${extra}`, 'tmpfs', dir]);
+  t.after(() => {
+    execFileSync('umount', ['-l', dir]);
+    rmSync(dir, { recursive: true, force: true });
+  });
+  return dir;
+}
+
+function fill(dir: string): void {
+  // Until the file system refuses more: then it is full for everyone.
+  try {
+    execFileSync('dd', ['if=/dev/zero', `of=${path.join(dir, 'filler')}`, 'bs=64k'], { stdio: 'ignore' });
+  } catch {
+    // dd exits non-zero on ENOSPC: expected
+  }
+}
+
+async function startupArgs(dataDir: string): Promise<string[]> {
+  return [
+    '--data-dir',
+    dataDir,
+    '--listen',
+    `127.0.0.1:${await freeUdpPort()}`,
+    '--broker',
+    `mqtt://127.0.0.1:${await freePort()}`,
+  ];
+}
+
+test('start-up errors say which: a file, a read-only dir, a full disk, a data dir in use (with its pid); exit non-zero', async (t) => {
+  const base = withTempDir(t, 'bad-days-');
+  const file = path.join(base, 'not-a-dir');
+  writeFileSync(file, 'x');
+  const asFile = await runCli(await startupArgs(file));
+  assert.notEqual(asFile.code, 0);
+  assert.match(asFile.output, /is a file, not a directory/, asFile.output);
+
+  const readOnly = mountTmpfs(t, '1m', ',ro');
+  const ro = await runCli(await startupArgs(readOnly));
+  assert.notEqual(ro.code, 0);
+  assert.match(ro.output, /read-only file system/, ro.output);
+
+  const full = mountTmpfs(t, '1m');
+  fill(full);
+  const noSpace = await runCli(await startupArgs(path.join(full, 'data')));
+  assert.notEqual(noSpace.code, 0);
+  assert.match(noSpace.output, /no space left on the device/, noSpace.output);
+
+  const shared = withTempDir(t, 'bad-days-');
+  const first = await spawnGateway([
+    '--data-dir',
+    shared,
+    '--broker',
+    `mqtt://127.0.0.1:${await freePort()}`,
+  ]);
+  t.after(() => first.signal('SIGKILL'));
+  const second = await runCli(await startupArgs(shared));
+  assert.notEqual(second.code, 0);
+  assert.match(
+    second.output,
+    new RegExp(`another mqttsn-bridge is running on this data dir .*\\(pid ${first.pid}\\)`),
+  );
+  for (const run of [asFile, ro, noSpace, second])
+    assert.doesNotMatch(run.output, /^mqttsn-bridge: Database failed to open/m);
+});
+
+test('a UDP port or metrics port already taken: the gateway closes what it opened and exits non-zero', async (t) => {
+  const taken = dgram.createSocket('udp4');
+  await new Promise<void>((resolve) => taken.bind(0, '127.0.0.1', resolve));
+  t.after(() => taken.close());
+  const udp = await runCli([
+    '--data-dir',
+    withTempDir(t, 'bad-days-'),
+    '--listen',
+    `127.0.0.1:${taken.address().port}`,
+    '--broker',
+    `mqtt://127.0.0.1:${await freePort()}`,
+  ]);
+  assert.equal(udp.code, 1, udp.output);
+  assert.match(udp.output, /cannot listen on UDP 127\.0\.0\.1:\d+: EADDRINUSE/);
+
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => new Promise((resolve) => server.close(resolve)));
+  const http = await runCli([
+    ...(await startupArgs(withTempDir(t, 'bad-days-'))),
+    '--metrics',
+    `127.0.0.1:${(server.address() as net.AddressInfo).port}`,
+  ]);
+  assert.equal(http.code, 1, http.output);
+  assert.match(http.output, /cannot listen for HTTP .*EADDRINUSE/);
 });

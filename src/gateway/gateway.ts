@@ -151,6 +151,7 @@ export class Gateway {
       socket.on('error', (err) => this.log.error({ err }, 'UDP socket error'));
       await whenBound(socket, (bound) => socket.bind(port, host, bound)).catch(
         (err: NodeJS.ErrnoException) => {
+          socket.close(); // nothing may keep a gateway that cannot listen alive
           throw new Error(`cannot listen on UDP ${host}:${port}: ${err.code ?? err.message}`, { cause: err });
         },
       );

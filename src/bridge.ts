@@ -13,7 +13,7 @@ import { History } from './observe/history.js';
 import type { RecentWarnings } from './observe/recent.js';
 import { startObserveServer, type ObserveServer } from './observe/server.js';
 import type { BridgeView } from './observe/view.js';
-import { openStore, type Store } from './store/db.js';
+import { openStore, recoverStore, type Store } from './store/db.js';
 import type { DownlinkQueueStore, SessionRecordStore } from './store/ports.js';
 import { BatchWriter } from './store/batch-writer.js';
 import { DownlinkStore } from './store/downlink.js';
@@ -67,6 +67,10 @@ export class Bridge {
         ttlMs: config.outbox.ttlSeconds * 1000,
         whenFull: config.outbox.policy,
         clock,
+        recover: async () => {
+          if (await recoverStore(store, config.dataDir))
+            log.warn({ dataDir: config.dataDir }, 'outbox: reopened the database after write failures');
+        },
       });
       const presenceTopic = namespace.root
         ? `${namespace.root}$gateway/${uplinkClientId}/status`

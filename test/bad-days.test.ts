@@ -5,8 +5,9 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -340,10 +341,14 @@ function mountTmpfs(t: TestContext, size: string, extra = ''): string {
   return dir;
 }
 
-function fill(dir: string): void {
-  // Until the file system refuses more: then it is full for everyone.
+/** Fills the file system of `dir` up to `leaveMiB` free (0: until it refuses more, full for everyone). */
+function fill(dir: string, leaveMiB = 0): void {
+  const free = Math.floor((statfsSync(dir).bavail * statfsSync(dir).bsize) / 1048576) - leaveMiB;
+  const count = leaveMiB === 0 ? [] : [`count=${Math.max(0, free)}`];
   try {
-    execFileSync('dd', ['if=/dev/zero', `of=${path.join(dir, 'filler')}`, 'bs=64k'], { stdio: 'ignore' });
+    execFileSync('dd', ['if=/dev/zero', `of=${path.join(dir, 'filler')}`, 'bs=1M', ...count], {
+      stdio: 'ignore',
+    });
   } catch {
     // dd exits non-zero on ENOSPC: expected
   }
@@ -422,4 +427,105 @@ test('a UDP port or metrics port already taken: the gateway closes what it opene
   ]);
   assert.equal(http.code, 1, http.output);
   assert.match(http.output, /cannot listen for HTTP .*EADDRINUSE/);
+});
+
+async function healthz(port: number): Promise<{ status: number; body: string }> {
+  const res = await fetch(`http://127.0.0.1:${port}/healthz`);
+  return { status: res.status, body: await res.text() };
+}
+
+test('disk full, then freed: congestion and /healthz 503 while full, recovery without a restart, 0 lost, few duplicates', async (t) => {
+  if (!requireMosquitto(t)) return;
+  const broker = await startMosquitto();
+  t.after(() => broker.stop());
+  const collector = await collect(broker.url, 'mqttsn/#');
+  t.after(() => collector.close());
+  const mount = mountTmpfs(t, '24m');
+  const metricsPort = await freePort();
+  const args = [
+    '--broker',
+    broker.url,
+    '--data-dir',
+    path.join(mount, 'data'),
+    '--uplink-client-id',
+    uniqueClientId('gw'),
+    '--metrics',
+    `127.0.0.1:${metricsPort}`,
+    '--max-packet-size',
+    '20000',
+  ];
+  const gw = await spawnGateway(args);
+  t.after(() => gw.signal('SIGKILL'));
+  const device = await MqttSnTestClient.create({ gatewayPort: gw.udpPort });
+  t.after(() => device.close());
+  await device.connect({ clientId: 'disk' });
+  const topicId = await device.register('d');
+  const acked: number[] = [];
+  let congested = 0;
+  let n = 0;
+  const publish = async (size = 0): Promise<number> => {
+    const i = ++n;
+    // Random text, so LevelDB's compression cannot shrink it.
+    const data = size === 0 ? String(i) : `${i} ${randomBytes(size).toString('base64').slice(0, size)}`;
+    const ack = (await device.publish({ topicId, qos: 1, data })) as PacketOf<'PUBACK'>;
+    if (ack.returnCode === ReturnCode.ACCEPTED) acked.push(i);
+    else if (ack.returnCode === ReturnCode.CONGESTION) congested++;
+    return ack.returnCode;
+  };
+  for (let i = 0; i < 100; i++) assert.equal(await publish(), ReturnCode.ACCEPTED);
+  assert.equal((await healthz(metricsPort)).status, 200);
+
+  // Leave a few MiB, then fill them with big messages: LevelDB's log fills up and the flush of its 4 MiB
+  // memtable fails, after which LevelDB refuses every write until it is reopened, whatever the free space.
+  fill(mount, 6);
+  let refusedInARow = 0;
+  for (let i = 0; i < 5000 && refusedInARow < 20; i++)
+    refusedInARow = (await publish(15_000)) === ReturnCode.CONGESTION ? refusedInARow + 1 : 0;
+  assert.equal(refusedInARow, 20, 'PUBACK "congestion" while the disk is full');
+  const whileFull = await healthz(metricsPort);
+  assert.equal(whileFull.status, 503, whileFull.body);
+  assert.match(whileFull.body, /cannot write to the data dir/);
+
+  rmSync(path.join(mount, 'filler'));
+  // Freed: accepted again without a restart.
+  await waitUntil(async () => (await publish()) === ReturnCode.ACCEPTED, {
+    timeoutMs: 20_000,
+    description: 'PUBLISH accepted again after the disk was freed',
+  });
+  for (let i = 0; i < 100; i++) assert.equal(await publish(), ReturnCode.ACCEPTED);
+  await waitUntil(async () => (await healthz(metricsPort)).status === 200, {
+    description: '/healthz 200 again',
+  });
+  const episodes = gw.output().match(/cannot write to the data dir; devices get PUBACK/g) ?? [];
+  assert.equal(episodes.length, 1, 'one log line for the episode');
+  assert.match(gw.output(), /writing to the data dir works again/);
+
+  // A restart must not send again what the broker already acknowledged (the deletes were kept and written).
+  await waitUntil(() => collector.messages.length >= acked.length, { description: 'all delivered' });
+  assert.equal(await gw.signal('SIGTERM'), 0);
+  await gw.restart();
+  await sleep(2000);
+  const counts = new Map<string, number>();
+  for (const m of collector.messages) {
+    const i = m.payload.toString().split(' ')[0]!;
+    counts.set(i, (counts.get(i) ?? 0) + 1);
+  }
+  const lost = acked.filter((i) => !counts.has(String(i)));
+  const duplicates = [...counts.values()].reduce((sum, c) => sum + c - 1, 0);
+  t.diagnostic(
+    `disk-full cycle: ${acked.length} acknowledged, ${congested} refused with congestion, ${lost.length} lost, ${duplicates} duplicates`,
+  );
+  if (lost.length > 0 && process.env.DEBUG_BAD_DAYS) {
+    t.diagnostic(`lost: ${lost.join(',')}`);
+    t.diagnostic(
+      gw
+        .output()
+        .split('\n')
+        .filter((l) => /"level":(40|50)/.test(l))
+        .join('\n')
+        .slice(0, 6000),
+    );
+  }
+  assert.deepEqual(lost, []);
+  assert.ok(duplicates <= 64, `duplicates ${duplicates} > one uplink window (64)`);
 });

@@ -21,10 +21,12 @@ export const OUTBOX_UNHEALTHY_FILL = 0.9;
 export function checkHealth(input: {
   accepting: boolean;
   uplink: Pick<UplinkStats, 'state'>;
-  outbox: Pick<OutboxStats, 'messages' | 'bytes'>;
+  outbox: Pick<OutboxStats, 'messages' | 'bytes' | 'writeFailing'>;
   quota: OutboxQuota;
 }): Health {
   if (!input.accepting) return { ok: false, reason: 'gateway is not accepting MQTT-SN traffic' };
+  // Nothing new can be acknowledged while the disk refuses writes (full): not healthy, whatever the link.
+  if (input.outbox.writeFailing !== undefined) return { ok: false, reason: input.outbox.writeFailing };
   if (input.uplink.state === 'connected') return { ok: true };
   const fill = outboxFill(input.outbox, input.quota);
   if (fill < OUTBOX_UNHEALTHY_FILL) return { ok: true };

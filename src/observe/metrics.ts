@@ -220,6 +220,11 @@ function defineOutboxMetrics(metric: Mirror<Snapshot>, quota: OutboxQuota | unde
       () => quota.maxBytes,
     );
   }
+  metric.gauge(
+    'mqttsn_outbox_write_failing',
+    '1 while writes to the data dir fail (e.g. a full disk): devices get PUBACK "congestion" until it recovers.',
+    (s) => (s.outbox.writeFailing === undefined ? 0 : 1),
+  );
   metric.counter('mqttsn_outbox_appended_total', 'Messages stored in the outbox.', (s) => s.outbox.appended);
   metric.counter(
     'mqttsn_outbox_acked_total',

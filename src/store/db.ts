@@ -22,8 +22,19 @@ export interface OpenStoreOptions {
   claim?: boolean;
 }
 
+/** Every sublevel made from a store, so recoverStore can reopen them with it. */
+const sublevels = new WeakMap<Store, Set<{ readonly status: string; open(): Promise<void> }>>();
+
 export async function openStore(dir: string, { claim = false }: OpenStoreOptions = {}): Promise<Store> {
   const db = new Level<string, string>(dir);
+  const made = new Set<{ readonly status: string; open(): Promise<void> }>();
+  sublevels.set(db, made);
+  const sublevel = db.sublevel.bind(db);
+  db.sublevel = ((...args: Parameters<typeof sublevel>) => {
+    const created = sublevel(...args);
+    made.add(created);
+    return created;
+  }) as unknown as typeof db.sublevel;
   try {
     await db.open();
   } catch (err) {
@@ -74,6 +85,31 @@ export function explainOpenFailure(dir: string, err: unknown): string {
       'give the service user write access or choose another --data-dir'
     );
   return `the database in the ${where} failed to open: ${text.trim()}`;
+}
+
+/** Below this much free space a reopen cannot help: the disk is still full. */
+const RECOVER_MIN_FREE_BYTES = 1024 * 1024;
+
+/**
+ * After write failures (a full disk), once there is room again: reopen the database, because LevelDB
+ * keeps failing every write after a failed log write or compaction until it is reopened. Its sublevels
+ * are reopened with it, so everyone keeps their handles. Returns whether it reopened.
+ */
+export async function recoverStore(db: Store, dir: string): Promise<boolean> {
+  if (freeBytes(dir) < RECOVER_MIN_FREE_BYTES) return false;
+  if (db.status === 'open') await db.close();
+  await db.open();
+  for (const sub of sublevels.get(db) ?? []) if (sub.status !== 'open') await sub.open();
+  return true;
+}
+
+function freeBytes(dir: string): number {
+  try {
+    const fs = statfsSync(dir);
+    return fs.bavail * fs.bsize;
+  } catch {
+    return 0;
+  }
 }
 
 function holderPid(dir: string): number | undefined {

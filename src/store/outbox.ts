@@ -54,6 +54,13 @@ export interface OutboxOptions {
   /** Older form: one function as both clocks (tests that move time by hand). Ignored with `clock`. */
   now?: () => number;
   /**
+   * Called before a retry after write failures: the chance to reopen a database that LevelDB keeps in
+   * its error state after a full disk (see store/db.ts recoverStore). Default: retry as is.
+   */
+  recover?: () => Promise<unknown>;
+  /** First and longest pause between retries while writes fail (default 250 ms, 5 s). */
+  retryMs?: { initial: number; max: number };
+  /**
    * Most recent entries kept in memory for the uplink (default 4096), so live traffic is not read
    * back from disk and re-parsed; older ones are read from LevelDB.
    */
@@ -94,6 +101,8 @@ export interface OutboxStats {
   batches: number;
   syncBatches: number;
   writeErrors: number;
+  /** Set while writes fail (a full disk): why, for /healthz. */
+  writeFailing?: string;
 }
 
 export type AppendResult = 'queued' | 'rejected';
@@ -142,6 +151,11 @@ export class Outbox extends EventEmitter<OutboxEvents> implements OutboxStore {
     acked: 0,
   };
   private writeErrors = 0;
+  private readonly writeEpisode: EpisodeLog;
+  private writeFailure: Error | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private retryDelay: number;
+  private recovering: Promise<unknown> | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
   private closed = false;
   /**
@@ -165,7 +179,7 @@ export class Outbox extends EventEmitter<OutboxEvents> implements OutboxStore {
     private lastAssignedSeq: number,
     rebuildMs: number,
     private readonly elapsedAtOpen: number,
-    options: OutboxOptions,
+    private readonly options: OutboxOptions,
   ) {
     super();
     this.indexRebuildMs = rebuildMs;
@@ -186,9 +200,17 @@ export class Outbox extends EventEmitter<OutboxEvents> implements OutboxStore {
       entries,
       meta,
       (puts, err) => this.onBatchWritten(puts, err),
-      (count, err) =>
-        this.logger.warn({ err, count }, 'outbox: deletes not written (duplicates after a restart)'),
+      (err) => this.onWriteFailed(err),
+      () => this.onWriteRecovered(),
       () => this.elapsed(),
+    );
+    this.retryDelay = options.retryMs?.initial ?? 250;
+    this.writeEpisode = new EpisodeLog(
+      this.logger,
+      'outbox: cannot write to the data dir; devices get PUBACK "congestion", retrying',
+      'outbox: writing to the data dir works again',
+      () => this.clock.now(),
+      'error',
     );
     const fullAction = this.whenFull === 'reject' ? 'rejecting new messages' : 'dropping oldest messages';
     this.fullEpisode = new EpisodeLog(
@@ -288,6 +310,9 @@ export class Outbox extends EventEmitter<OutboxEvents> implements OutboxStore {
       batches: this.writer.stats.batches,
       syncBatches: this.writer.stats.syncBatches,
       writeErrors: this.writeErrors,
+      ...(this.writeFailure === undefined
+        ? {}
+        : { writeFailing: `cannot write to the data dir: ${this.writeFailure.message}` }),
     };
   }
 
@@ -341,6 +366,7 @@ export class Outbox extends EventEmitter<OutboxEvents> implements OutboxStore {
   async read(afterSeq: number, limit: number): Promise<OutboxEntry[]> {
     const found: OutboxEntry[] = [];
     if (limit <= 0 || this.index.count === 0) return found;
+    if (this.recovering !== undefined) await this.recovering; // the database is being reopened
     const now = this.elapsed();
     if (afterSeq + 1 >= this.tailFrom) return this.readTail(afterSeq, limit, now);
     const iterator = this.entries.iterator({ ...SCAN_OPTIONS, gt: seqKey(afterSeq) });
@@ -407,6 +433,7 @@ export class Outbox extends EventEmitter<OutboxEvents> implements OutboxStore {
     if (this.closed) return;
     this.closed = true;
     if (this.sweepTimer !== undefined) clearInterval(this.sweepTimer);
+    clearTimeout(this.retryTimer);
     await this.writer.idle();
     this.checkpointElapsed();
     await this.checkpointing;
@@ -531,9 +558,7 @@ export class Outbox extends EventEmitter<OutboxEvents> implements OutboxStore {
 
   private onBatchWritten(puts: readonly PendingPut[], err: Error | undefined): void {
     if (err !== undefined) {
-      this.writeErrors++;
-      this.logger.error({ err, messages: puts.length }, 'outbox: batch write failed, messages not stored');
-      // Not on disk, so not in the outbox: the devices get no PUBACK and will retry.
+      // Counted and logged (once per episode) by onWriteFailed. Not on disk, so not in the outbox: the devices get no PUBACK and will retry.
       for (const put of puts) {
         this.index.remove(put.seq);
         this.tail.delete(put.seq);
@@ -550,6 +575,40 @@ export class Outbox extends EventEmitter<OutboxEvents> implements OutboxStore {
       }
     }
     if (err === undefined && puts.length > 0) this.emit('committed', puts[puts.length - 1]!.seq);
+  }
+
+  /** A write failed: report it (one log line per episode), keep the deletes, retry with a backoff. */
+  private onWriteFailed(err: Error): void {
+    this.writeErrors++;
+    this.writeFailure = err;
+    this.writeEpisode.note(1, { err, ...this.statsForLog() });
+    if (this.retryTimer !== undefined || this.closed) return;
+    this.retryTimer = setTimeout(() => void this.retryWrites(), this.retryDelay).unref();
+    this.retryDelay = Math.min(this.retryDelay * 2, this.options.retryMs?.max ?? 5000);
+  }
+
+  private onWriteRecovered(): void {
+    this.writeFailure = undefined;
+    this.retryDelay = this.options.retryMs?.initial ?? 250;
+    this.writeEpisode.end({ writeErrors: this.writeErrors, ...this.statsForLog() });
+  }
+
+  private async retryWrites(): Promise<void> {
+    this.retryTimer = undefined;
+    if (this.closed) return;
+    const recover = this.options.recover;
+    // Reads wait while the database is reopened; the writer runs `recover` between two batches.
+    const probe = this.writer.probe(
+      recover === undefined
+        ? undefined
+        : () => {
+            this.recovering = recover().finally(() => {
+              this.recovering = undefined;
+            });
+            return this.recovering;
+          },
+    );
+    await probe; // on failure onWriteFailed has scheduled the next retry
   }
 
   private statsForLog(): Record<string, unknown> {

@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { ConfigError } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { parseHostPort } from './config/schema.js';
-import { systemClock, type Clock } from './gateway/clock.js';
+import { systemClock, type Clock } from './time.js';
 import type { MessageSink } from './gateway/context.js';
 import { Gateway, type GatewayConfig } from './gateway/gateway.js';
 import { describePeer } from './gateway/peer.js';
@@ -13,7 +13,8 @@ import { History } from './observe/history.js';
 import type { RecentWarnings } from './observe/recent.js';
 import { startObserveServer, type ObserveServer } from './observe/server.js';
 import type { BridgeView } from './observe/view.js';
-import { openStore, type Store } from './store/db.js';
+import { openStore, recoverStore, type Store } from './store/db.js';
+import type { DownlinkQueueStore, SessionRecordStore } from './store/ports.js';
 import { BatchWriter } from './store/batch-writer.js';
 import { DeadLetters } from './store/dead-letter.js';
 import { DownlinkStore } from './store/downlink.js';
@@ -49,11 +50,15 @@ export class Bridge {
       clock = systemClock,
       recent,
       version = '0.0.0',
-    }: { clock?: Clock; recent?: RecentWarnings; version?: string } = {},
+      stores = {},
+    }: { clock?: Clock; recent?: RecentWarnings; version?: string; stores?: StoreWrappers } = {},
   ): Promise<Bridge> {
     const namespace = compileNamespace(config.namespace, String(config.gatewayId));
-    const store = await openStore(config.dataDir);
+    const store = await openStore(config.dataDir, { claim: true });
     let outbox: Outbox | undefined;
+    // What start-up opened so far, closed again if a later step fails (a port already taken): a
+    // gateway without its listeners must exit, not live on as a zombie with only the uplink up.
+    let started: { uplink?: Uplink; gateway?: Gateway } = {};
     try {
       const identity = await uplinkIdentity(store, {
         configured: config.broker.clientId,
@@ -70,6 +75,11 @@ export class Bridge {
         maxBytes: config.outbox.maxBytes,
         ttlMs: config.outbox.ttlSeconds * 1000,
         whenFull: config.outbox.policy,
+        clock,
+        recover: async () => {
+          if (await recoverStore(store, config.dataDir))
+            log.warn({ dataDir: config.dataDir }, 'outbox: reopened the database after write failures');
+        },
       });
       const presenceTopic = namespace.root
         ? `${namespace.root}$gateway/${uplinkClientId}/status`
@@ -120,8 +130,8 @@ export class Bridge {
         },
         {
           sink,
-          downlinkStore: await DownlinkStore.open(store, writer),
-          sessionStore: new SessionStore(store, writer),
+          downlinkStore: wrap(stores.downlink, await DownlinkStore.open(store, writer)),
+          sessionStore: wrap(stores.sessions, new SessionStore(store, writer)),
           broker: {
             // Device filters fan in to one broker subscription each, at QoS 2 so the device's own
             // subscription QoS decides (delivery QoS = the lower of the two).
@@ -146,25 +156,27 @@ export class Bridge {
         },
       );
       // The broker hears PUBACK / PUBREC only after the copies for the devices are on disk.
+      // A failed write is passed on: the uplink then does not acknowledge, and the broker redelivers.
       uplink.handleMessages((topic, payload, packet, done) =>
-        gateway.routeFromBroker(topic, payload, Math.min(packet.qos, 2) as 0 | 1 | 2, packet.retain, () =>
-          done(),
-        ),
+        gateway.routeFromBroker(topic, payload, Math.min(packet.qos, 2) as 0 | 1 | 2, packet.retain, done),
       );
       // The backlog on disk drains first: the uplink reads the outbox from its oldest entry.
+      started = { uplink, gateway };
       uplink.start();
       await gateway.start();
       const statsTimer = config.statsTopic
         ? setInterval(
-            () => publishStats(config.statsTopic!, gateway, opened, uplink),
+            () => publishStats(config.statsTopic!, gateway, opened, uplink, clock),
             config.statsIntervalSeconds * 1000,
           ).unref()
         : undefined;
       const observe = config.metrics
-        ? await startObservability(config, gateway, opened, uplink, log, recent, version)
+        ? await startObservability(config, gateway, opened, uplink, log, recent, version, clock)
         : undefined;
       return new Bridge(config, gateway, outbox, uplink, store, writer, log, observe, statsTimer);
     } catch (err) {
+      await started.gateway?.close(0).catch(() => undefined);
+      await started.uplink?.stop().catch(() => undefined);
       await outbox?.close().catch(() => undefined);
       await store.close().catch(() => undefined);
       throw err;
@@ -193,21 +205,55 @@ export class Bridge {
 
   /**
    * Graceful stop: no new datagrams, finish the commit under way (its PUBACKs still go out), close
-   * the uplink cleanly, close the store.
+   * the uplink cleanly, close the store. Every step is bounded: one that does not finish in time (a
+   * half-open broker link, a stuck disk) is logged and left behind, so a stop always ends.
    */
   async stop(): Promise<void> {
     this.gateway.stopAccepting();
     clearInterval(this.statsTimer);
     this.observe?.history.stop();
-    await this.observe?.server.close();
-    await this.outbox.flush();
-    await this.gateway.close();
-    await this.uplink.stop();
-    await this.outbox.close();
-    await this.writer.idle();
-    await this.store.close();
+    const step = (name: string, ms: number, work: () => Promise<unknown> | undefined): Promise<void> =>
+      boundedStep(this.log, name, ms, work);
+    await step('closing the HTTP server', 2000, () => this.observe?.server.close());
+    await step('writing the commit under way', 5000, () => this.outbox.flush());
+    await step('sending the last replies and closing UDP', 3000, () => this.gateway.close());
+    await step('closing the uplink', 6000, () => this.uplink.stop());
+    await step('closing the outbox', 5000, () => this.outbox.close());
+    await step('writing sessions and downlink queues', 5000, () => this.writer.idle());
+    await step('closing the database', 5000, () => this.store.close());
     this.log.info('stopped');
   }
+}
+
+/** Runs one shutdown step for at most `ms`; a step that fails or overruns is logged, not waited for. */
+async function boundedStep(
+  log: Logger,
+  name: string,
+  ms: number,
+  work: () => Promise<unknown> | undefined,
+): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<'timeout'>((resolve) => {
+    timer = setTimeout(() => resolve('timeout'), ms);
+  });
+  try {
+    const outcome = await Promise.race([Promise.resolve(work()).then(() => 'done' as const), timedOut]);
+    if (outcome === 'timeout') log.warn({ step: name, timeoutMs: ms }, 'shutdown step timed out: going on');
+  } catch (err) {
+    log.warn({ err, step: name }, 'shutdown step failed: going on');
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Tests put stores that fail on purpose (store/faulty.ts) around the real ones. */
+export interface StoreWrappers {
+  downlink?: (real: DownlinkQueueStore) => DownlinkQueueStore;
+  sessions?: (real: SessionRecordStore) => SessionRecordStore;
+}
+
+function wrap<T>(wrapper: ((real: T) => T) | undefined, real: T): T {
+  return wrapper === undefined ? real : wrapper(real);
 }
 
 /** What a device's state means to someone watching it from the broker side. */
@@ -239,13 +285,13 @@ function presencePublisher(
 }
 
 /** Periodic gateway statistics (retained JSON) for dashboards that read the broker rather than /metrics. */
-function publishStats(topic: string, gateway: Gateway, outbox: Outbox, uplink: Uplink): void {
+function publishStats(topic: string, gateway: Gateway, outbox: Outbox, uplink: Uplink, clock: Clock): void {
   const devices: Record<string, number> = {};
   for (const session of gateway.sessions.all()) devices[session.state] = (devices[session.state] ?? 0) + 1;
   const { messages, bytes, oldestReceivedAt, dropped } = outbox.stats;
   const stats = gateway.stats;
   const payload = {
-    time: new Date().toISOString(),
+    time: new Date(clock.wallNow()).toISOString(),
     devices,
     received: {
       'qos-1': stats.publishIn[0],
@@ -257,7 +303,8 @@ function publishStats(topic: string, gateway: Gateway, outbox: Outbox, uplink: U
     outbox: {
       messages,
       bytes,
-      oldestAgeSeconds: oldestReceivedAt === null ? 0 : Math.round((Date.now() - oldestReceivedAt) / 1000),
+      oldestAgeSeconds:
+        oldestReceivedAt === null ? 0 : Math.round((clock.wallNow() - oldestReceivedAt) / 1000),
       dropped,
     },
     uplink: { state: uplink.state, reconnects: uplink.stats.reconnects },
@@ -306,9 +353,10 @@ async function startObservability(
   log: Logger,
   recent: RecentWarnings | undefined,
   version: string,
+  clock: Clock,
 ): Promise<{ server: ObserveServer; history: History }> {
   const view: BridgeView = {
-    startedAt: Date.now(),
+    startedAt: clock.wallNow(),
     version,
     gateway: () => gateway.stats,
     *devices() {

@@ -125,9 +125,14 @@ function redactUrl(url: string): string {
   return url.replace(/\/\/([^/@:]+):([^/@]+)@/, '//$1:********@');
 }
 
+/** After a stop, whatever still holds the event loop (a socket that would not close) gets this long. */
+const EXIT_GRACE_MS = 2000;
+
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;
+    // Everything was closed or given up on (each shutdown step is bounded): do not hang on a leftover.
+    setTimeout(() => process.exit(code), EXIT_GRACE_MS).unref();
   },
   (err: unknown) => {
     if (err instanceof ConfigError) {

@@ -11,6 +11,7 @@ import { splitIntoRuns } from '../src/store/group-commit.js';
 import { decodeRecord, encodeRecord } from '../src/store/record.js';
 import { seqKey } from '../src/store/seq-key.js';
 import { outboxSublevel } from '../src/store/sublevels.js';
+import { ManualClock } from '../src/time.js';
 import { withTempDir } from './helpers/tmp.js';
 import { sleep, waitUntil } from './helpers/wait.js';
 
@@ -383,6 +384,37 @@ describe('outbox', () => {
     assert.equal(lines.find((l) => l.msg.startsWith('outbox stopped dropping expired'))?.count, 5);
   });
 
+  test('TTL: ages are monotonic — a wall-clock jump either way expires nothing, across a restart too', async (t) => {
+    const dir = withTempDir(t, 'outbox-');
+    const clock = new ManualClock(5_000, 1_700_000_000_000);
+    // `now` is the old (wall-clock) option: given `clock`, the outbox must not age messages by it.
+    const ttl = { ttlMs: 3_600_000, ttlSweepIntervalMs: 10, clock, now: () => clock.wallNow() };
+    const first = await openOutbox(t, dir, ttl);
+    for (let i = 0; i < 200; i++) first.outbox.append(message(i));
+    await first.outbox.flush();
+    clock.advance(5_000);
+    clock.jumpWall(2 * 3_600_000); // NTP sets the clock of a Pi without RTC: +2 h
+    await sleep(30); // sweeps run
+    assert.equal((await first.outbox.read(0, 500)).length, 200, 'nothing expired by a forward jump');
+    assert.equal(first.outbox.stats.dropped.ttl, 0);
+    // The oldest age shown is the monotonic one (5 s), not the jump.
+    assert.equal(clock.wallNow() - first.outbox.stats.oldestReceivedAt!, 5_000);
+    clock.jumpWall(-3 * 3_600_000); // and back, past the receive times
+    clock.advance(1_000);
+    assert.equal((await first.outbox.read(0, 500)).length, 200);
+    await first.close();
+
+    // Restart: a new process has a new monotonic origin, and the wall clock moved by days while it was off.
+    const later = new ManualClock(42, clock.wallNow() + 3 * 86_400_000);
+    const second = await openOutbox(t, dir, { ...ttl, clock: later, now: () => later.wallNow() });
+    assert.equal((await second.outbox.read(0, 500)).length, 200, 'downtime and jumps do not age messages');
+    later.advance(3_600_000 - 6_000 - 100); // just under the TTL in running time (6 s were used before)
+    assert.equal((await second.outbox.read(0, 500)).length, 200);
+    later.advance(200); // past it: the age carried over the restart counts
+    assert.equal((await second.outbox.read(0, 500)).length, 0);
+    assert.equal(second.outbox.stats.dropped.ttl, 200);
+  });
+
   test('an unreadable record is dropped loudly instead of blocking the queue', async (t) => {
     const { logger, lines } = captureLogger();
     const dir = withTempDir(t, 'outbox-');
@@ -400,25 +432,31 @@ describe('outbox', () => {
     assert.ok(lines.some((l) => l.msg.includes('unreadable record')));
   });
 
-  test('records are MQTT 5 PUBLISH packets behind a version byte and the receive time', () => {
+  test('records are MQTT 5 PUBLISH packets behind a version byte, the receive time and the birth', () => {
     const record = encodeRecord({
       topic: 'a/b',
       payload: new Uint8Array([1, 2, 3]),
       retain: true,
       receivedAt: 1234.5,
+      bornAt: 77,
       userProperties: { 'mqttsn-id': 'gw:1' },
     });
-    assert.equal(record[0], 1);
+    assert.equal(record[0], 2);
     assert.equal(record.readDoubleBE(1), 1234.5);
-    assert.equal(record[9]! >> 4, 3, 'PUBLISH packet type');
-    assert.deepEqual(decodeRecord(record), {
+    assert.equal(record.readDoubleBE(9), 77);
+    assert.equal(record[17]! >> 4, 3, 'PUBLISH packet type');
+    const decoded = {
       topic: 'a/b',
       payload: Buffer.from([1, 2, 3]),
       retain: true,
       receivedAt: 1234.5,
       userProperties: { 'mqttsn-id': 'gw:1' },
-    });
-    assert.throws(() => decodeRecord(Buffer.from([2, ...record.subarray(1)])), /format version/);
+    };
+    assert.deepEqual(decodeRecord(record), decoded);
+    // Version 1 (no birth) is still read.
+    const v1 = Buffer.concat([Buffer.from([1]), record.subarray(1, 9), record.subarray(17)]);
+    assert.deepEqual(decodeRecord(v1), decoded);
+    assert.throws(() => decodeRecord(Buffer.from([3, ...record.subarray(1)])), /format version/);
     assert.throws(() => decodeRecord(record.subarray(0, record.length - 1)), /invalid PUBLISH/);
     // The parser recovers after a bad record.
     assert.equal(decodeRecord(record).topic, 'a/b');

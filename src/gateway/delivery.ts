@@ -2,7 +2,8 @@ import { isIPv6 } from 'node:net';
 import type { Logger } from 'pino';
 import { ReturnCode } from '../codec/constants.js';
 import type { MsgIdPacket, TopicAckPacket } from '../codec/types.js';
-import type { DownlinkMessage, DownlinkStore } from '../store/downlink.js';
+import type { DownlinkMessage } from '../store/downlink.js';
+import type { DownlinkQueueStore } from '../store/ports.js';
 import type { GatewayContext } from './context.js';
 import type { Session } from './session.js';
 import type { TimerWheel } from './wheel.js';
@@ -29,7 +30,7 @@ export interface DeliveryOptions {
 export class Delivery {
   constructor(
     private readonly ctx: GatewayContext,
-    private readonly store: DownlinkStore,
+    private readonly store: DownlinkQueueStore,
     private readonly wheel: TimerWheel,
     private readonly options: DeliveryOptions,
     private readonly log: Logger,

@@ -9,8 +9,9 @@ import { RateLimitedWarn } from '../log/rate-limit.js';
 import type { Namespace } from '../topics/namespace.js';
 import type { PredefinedTopics } from '../topics/predefined.js';
 import { systemClock, type Clock } from './clock.js';
-import type { DownlinkMessage, DownlinkStore } from '../store/downlink.js';
-import type { SessionSnapshot, SessionStore } from '../store/sessions.js';
+import type { DownlinkMessage } from '../store/downlink.js';
+import type { DownlinkQueueStore, SessionRecordStore } from '../store/ports.js';
+import type { SessionSnapshot } from '../store/sessions.js';
 import type { BrokerSubscriptions, GatewayContext, GatewayOptions, MessageSink } from './context.js';
 import { Delivery } from './delivery.js';
 import { handlePuback, handlePubcomp, handlePubrec, handleRegack } from './handlers/acks.js';
@@ -57,8 +58,8 @@ export interface GatewayConfig extends GatewayOptions {
 export interface GatewayDeps {
   /** Device messages on their way to the broker (the outbox). */
   sink: MessageSink;
-  downlinkStore: DownlinkStore;
-  sessionStore: SessionStore;
+  downlinkStore: DownlinkQueueStore;
+  sessionStore: SessionRecordStore;
   /** Broker subscriptions (the uplink). */
   broker: BrokerSubscriptions;
   log: Logger;
@@ -90,6 +91,9 @@ export class Gateway {
   private advertiseTimer: NodeJS.Timeout | undefined;
   private accepting = false;
   private socketsOpen = false;
+  /** Replies handed to the sockets whose send callback has not run yet (see close()). */
+  private sendsInFlight = 0;
+  private onSendsSettled: (() => void) | undefined;
 
   constructor(
     private config: GatewayConfig,
@@ -149,6 +153,7 @@ export class Gateway {
       socket.on('error', (err) => this.log.error({ err }, 'UDP socket error'));
       await whenBound(socket, (bound) => socket.bind(port, host, bound)).catch(
         (err: NodeJS.ErrnoException) => {
+          socket.close(); // nothing may keep a gateway that cannot listen alive
           throw new Error(`cannot listen on UDP ${host}:${port}: ${err.code ?? err.message}`, { cause: err });
         },
       );
@@ -202,9 +207,23 @@ export class Gateway {
     clearInterval(this.advertiseTimer);
   }
 
-  async close(): Promise<void> {
+  /**
+   * Closes the sockets once the replies already sent are out (the PUBACKs of the last commit): Node
+   * drops datagrams still queued in a socket that is closed, so closing right away would lose them.
+   * Bounded by `drainTimeoutMs`, then closed anyway.
+   */
+  async close(drainTimeoutMs = 2000): Promise<void> {
     this.stopAccepting();
     this.socketsOpen = false;
+    if (this.sendsInFlight > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      await new Promise<void>((resolve) => {
+        this.onSendsSettled = resolve;
+        timer = setTimeout(resolve, drainTimeoutMs);
+      });
+      clearTimeout(timer);
+      this.onSendsSettled = undefined;
+    }
     await Promise.all(
       this.sockets.map((socket) => new Promise<void>((resolve) => socket.close(() => resolve()))),
     );
@@ -409,8 +428,14 @@ export class Gateway {
       return;
     }
     this.stats.datagramsOut++;
-    peer.socket.send(bytes, peer.port, peer.address, this.onSent);
+    this.sendsInFlight++;
+    peer.socket.send(bytes, peer.port, peer.address, this.onReplySent);
   }
+
+  private readonly onReplySent = (err: Error | null): void => {
+    if (--this.sendsInFlight === 0) this.onSendsSettled?.();
+    this.onSent(err);
+  };
 
   private readonly onSent = (err: Error | null): void => {
     if (!err) return;
@@ -528,11 +553,13 @@ export class Gateway {
     done: (err?: Error) => void,
   ): void {
     const durable: Array<{ session: Session; message: DownlinkMessage }> = [];
+    const markedRetained: Array<Set<string>> = [];
     for (const [session, subscription] of this.subscriptions.match(topic)) {
       if (retain) {
         // Retained copies come on every (re)subscription of the filter, also for other devices.
         if (!subscription.retainedSeen || subscription.retainedSeen.has(topic)) continue;
         subscription.retainedSeen.add(topic);
+        markedRetained.push(subscription.retainedSeen);
       }
       const message: DownlinkMessage = {
         seq: 0,
@@ -566,18 +593,30 @@ export class Gateway {
     this.deps.downlinkStore.put(
       durable.map(({ session, message }) => ({ clientId: session.clientId, message })),
       (err) => {
-        if (err) this.log.error({ err, topic }, 'storing a downlink message failed; delivering from memory');
+        if (err) {
+          // Not durable, so not acknowledged: the broker sends it again (the uplink does not ack and
+          // reconnects). Delivering it from memory too would only duplicate it.
+          this.stats.downlinkStoreFailures++;
+          this.warn.warn(
+            'downlink-store',
+            { err, topic },
+            'storing a broker message failed: not acknowledged',
+          );
+          // The redelivered retained copy must not be taken for one already seen.
+          for (const seen of markedRetained) seen.delete(topic);
+          done(err);
+          return;
+        }
         for (const { session, message } of durable) {
-          if (err) message.seq = 0;
           // One device's delivery failing must not keep the others (or the broker's ack) waiting.
           this.guard('commit', () => {
             // The session may have been removed meanwhile (CleanSession=1 reconnect).
             if (this.sessions.byClientId(session.clientId) === session)
               this.delivery.enqueue(session, message);
-            else if (!err) this.deps.downlinkStore.delete(session.clientId, message.seq);
+            else this.deps.downlinkStore.delete(session.clientId, message.seq);
           });
         }
-        done(err);
+        done();
       },
     );
   }

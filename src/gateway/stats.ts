@@ -37,6 +37,8 @@ export class GatewayStats {
   readonly errorsByBoundary = new Map<string, number>();
   /** Persisted sessions, subscriptions, wills and queued messages dropped at restore as invalid. */
   restoreDropped = 0;
+  /** Broker messages whose storage for the devices failed: not acknowledged, the broker sends them again. */
+  downlinkStoreFailures = 0;
   /** Gateway-initiated messages resent after T_retry. */
   downlinkRetransmissions = 0;
   connects = 0;

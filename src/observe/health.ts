@@ -30,11 +30,13 @@ export function checkHealth(input: {
   accepting: boolean;
   uplink: Pick<UplinkStats, 'state'> &
     Partial<Pick<UplinkStats, 'stalledForMs' | 'disconnectedForMs' | 'sessionTakenOver'>>;
-  outbox: Pick<OutboxStats, 'messages' | 'bytes'>;
+  outbox: Pick<OutboxStats, 'messages' | 'bytes'> & Partial<Pick<OutboxStats, 'writeFailing'>>;
   quota: OutboxQuota;
   stallMs?: number;
 }): Health {
   if (!input.accepting) return { ok: false, reason: 'gateway is not accepting MQTT-SN traffic' };
+  // Nothing new can be acknowledged while the disk refuses writes (full): not healthy, whatever the link.
+  if (input.outbox.writeFailing !== undefined) return { ok: false, reason: input.outbox.writeFailing };
   const { uplink } = input;
   if (uplink.sessionTakenOver === true) {
     return {

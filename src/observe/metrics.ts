@@ -130,6 +130,11 @@ function defineDeviceMetrics(metric: Mirror<Snapshot>): void {
     (s) => s.gateway.oversized,
   );
   metric.counter(
+    'mqttsn_downlink_store_failures_total',
+    'Broker messages that could not be stored for the devices: not acknowledged, so the broker resends them.',
+    (s) => s.gateway.downlinkStoreFailures,
+  );
+  metric.counter(
     'mqttsn_handler_errors_total',
     'Packets whose handling failed with an internal error (a bug: see the error log).',
     (s) => s.gateway.handlerErrors,
@@ -240,6 +245,11 @@ function defineOutboxMetrics(metric: Mirror<Snapshot>, quota: OutboxQuota | unde
       () => quota.maxBytes,
     );
   }
+  metric.gauge(
+    'mqttsn_outbox_write_failing',
+    '1 while writes to the data dir fail (e.g. a full disk): devices get PUBACK "congestion" until it recovers.',
+    (s) => (s.outbox.writeFailing === undefined ? 0 : 1),
+  );
   metric.counter('mqttsn_outbox_appended_total', 'Messages stored in the outbox.', (s) => s.outbox.appended);
   metric.counter(
     'mqttsn_outbox_acked_total',

@@ -1,6 +1,7 @@
 import type { TopicIdTypeName } from '../codec/constants.js';
 import type { BatchWriter, Operation } from './batch-writer.js';
 import type { Store } from './db.js';
+import type { DownlinkQueueStore } from './ports.js';
 import { readSeq, writeSeq } from './seq-key.js';
 
 /** A message from the broker waiting for (or being delivered to) one device. */
@@ -27,7 +28,7 @@ const SEQ_META_KEY = 'downlink.seq';
  * key = client id, 0x00, 8-byte sequence — so one device's messages are contiguous and in order.
  * Client ids never contain control characters (the gateway refuses them), so 0x00 cannot collide.
  */
-export class DownlinkStore {
+export class DownlinkStore implements DownlinkQueueStore {
   private readonly queues;
   private readonly meta;
   private lastSeq = 0;

@@ -13,6 +13,7 @@ export class EpisodeLog {
     private readonly startMessage: string,
     private readonly endMessage: string,
     private readonly now: () => number,
+    private readonly level: 'warn' | 'error' = 'warn',
   ) {}
 
   get active(): boolean {
@@ -24,7 +25,7 @@ export class EpisodeLog {
     if (this.startedAt === undefined) {
       this.startedAt = this.now();
       this.count = 0;
-      this.logger.warn(details, this.startMessage);
+      this.logger[this.level](details, this.startMessage);
     }
     this.count += n;
   }

@@ -10,7 +10,12 @@
  */
 import type { Store } from './db.js';
 import { SEQ_KEY_BYTES, seqKey, writeSeq } from './seq-key.js';
-import { OUTBOX_SEQ_META_KEY, type MetaSublevel, type OutboxSublevel } from './sublevels.js';
+import {
+  OUTBOX_ELAPSED_META_KEY,
+  OUTBOX_SEQ_META_KEY,
+  type MetaSublevel,
+  type OutboxSublevel,
+} from './sublevels.js';
 
 export type CommitCallback = (err?: Error) => void;
 
@@ -69,6 +74,9 @@ export class GroupCommit {
   private writing = false;
   private scheduled = false;
   private idleWaiters: Array<() => void> = [];
+  private probes: Array<{ resolve: (ok: boolean) => void; recover: (() => Promise<unknown>) | undefined }> =
+    [];
+  private failure: Error | undefined;
   /** The outbox sublevel's key prefix, so keys are built in one allocation and written via the root db. */
   private readonly keyPrefix: Buffer;
 
@@ -77,7 +85,12 @@ export class GroupCommit {
     private readonly outbox: OutboxSublevel,
     private readonly meta: MetaSublevel,
     private readonly onBatchWritten: BatchWrittenHook,
-    private readonly onDeletesLost: (count: number, err: Error) => void,
+    /** A write failed (its deletes stay queued; the owner retries with probe()). */
+    private readonly onWriteFailed: (err: Error) => void,
+    /** The first write that worked after failures. */
+    private readonly onWriteRecovered: () => void,
+    /** The outbox's running clock, stored with the appends so no birth is later than what is stored. */
+    private readonly elapsed: () => number = () => 0,
   ) {
     this.keyPrefix = outbox.prefixKey(Buffer.alloc(0), 'buffer');
   }
@@ -89,7 +102,8 @@ export class GroupCommit {
 
   delete(seq: number): void {
     this.pendingDeletes.push(seq);
-    this.schedule();
+    // While writes fail, deletes wait for the next batch of appends or probe(), not one failure each.
+    if (this.failure === undefined) this.schedule();
   }
 
   get pending(): number {
@@ -98,7 +112,8 @@ export class GroupCommit {
 
   /** Resolves once everything queued so far has been written. */
   idle(): Promise<void> {
-    if (!this.writing && !this.scheduled && this.pending === 0) return Promise.resolve();
+    const settled = this.pendingPuts.length === 0 && (this.pendingDeletes.length === 0 || this.failing);
+    if (!this.writing && !this.scheduled && settled) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
@@ -118,34 +133,66 @@ export class GroupCommit {
     return key;
   }
 
+  /**
+   * Retry after write failures (a full disk): writes what is pending — or, with nothing pending, a
+   * synced checkpoint, to learn whether the disk takes writes again — after `recover` (the owner's
+   * chance to reopen a database LevelDB keeps in its error state). Resolves whether it worked.
+   */
+  probe(recover?: () => Promise<unknown>): Promise<boolean> {
+    return new Promise((resolve) => {
+      this.probes.push({ resolve, recover });
+      this.schedule();
+    });
+  }
+
+  /** Whether the last write failed (and none succeeded since). */
+  get failing(): boolean {
+    return this.failure !== undefined;
+  }
+
   private async writeNext(): Promise<void> {
     if (this.writing) return;
-    if (this.pending === 0) {
+    const probes = this.probes;
+    if (this.pending === 0 && probes.length === 0) {
       this.wakeIdleWaiters();
       return;
     }
     this.writing = true;
+    this.probes = [];
+    for (const { recover } of probes) {
+      try {
+        await recover?.();
+      } catch {
+        // the write below tells
+      }
+    }
     const puts = this.pendingPuts;
     const deletes = this.pendingDeletes;
     this.pendingPuts = [];
     this.pendingDeletes = [];
 
-    // Puts before deletes: a delete always refers to a put in this batch or an earlier one.
-    const batch = this.db.batch();
-    let sync = false;
-    for (const put of puts) {
-      batch.put<Buffer, Buffer>(this.fullKey(put.seq), put.value, BINARY);
-      if (put.onCommitted !== undefined) sync = true;
-    }
-    if (puts.length > 0) {
-      const highWaterMark = seqKey(puts[puts.length - 1]!.seq);
-      batch.put<string, Buffer>(OUTBOX_SEQ_META_KEY, highWaterMark, { sublevel: this.meta });
-    }
-    const { singles, runs } = splitIntoRuns(deletes);
-    for (const seq of singles) batch.del<Buffer>(this.fullKey(seq), BINARY);
-
     let putError: Error | undefined;
+    let sync = probes.length > 0;
+    let runs: Array<[number, number]> = [];
     try {
+      // Puts before deletes: a delete always refers to a put in this batch or an earlier one.
+      const batch = this.db.batch();
+      for (const put of puts) {
+        batch.put<Buffer, Buffer>(this.fullKey(put.seq), put.value, BINARY);
+        if (put.onCommitted !== undefined) sync = true;
+      }
+      if (puts.length > 0) {
+        const highWaterMark = seqKey(puts[puts.length - 1]!.seq);
+        batch.put<string, Buffer>(OUTBOX_SEQ_META_KEY, highWaterMark, { sublevel: this.meta });
+      }
+      if (puts.length > 0 || probes.length > 0) {
+        const elapsed = Buffer.allocUnsafe(8);
+        elapsed.writeDoubleBE(this.elapsed(), 0);
+        batch.put<string, Buffer>(OUTBOX_ELAPSED_META_KEY, elapsed, { sublevel: this.meta });
+      }
+      const split = splitIntoRuns(deletes);
+      runs = split.runs;
+      for (const seq of split.singles) batch.del<Buffer>(this.fullKey(seq), BINARY);
       await batch.write({ sync });
     } catch (err) {
       putError = asError(err);
@@ -156,19 +203,34 @@ export class GroupCommit {
     // Devices hear back as soon as their batch is durable, before the range deletes run.
     this.onBatchWritten(puts, putError);
 
-    // After the batch: every key in a run has its put in this batch or an earlier one. A failed delete
-    // only means a duplicate after a restart, so it is reported, not retried.
-    let deleteError = putError;
+    // After the batch: every key in a run has its put in this batch or an earlier one.
+    let writeError = putError;
     if (putError === undefined) {
       try {
         for (const [first, last] of runs) await this.outbox.clear({ gte: seqKey(first), lte: seqKey(last) });
         this.stats.deletes += deletes.length;
       } catch (err) {
-        deleteError = asError(err);
+        writeError = asError(err);
       }
     }
-    if (deleteError !== undefined && deletes.length > 0) this.onDeletesLost(deletes.length, deleteError);
+    if (writeError !== undefined) {
+      // Acknowledged messages must not come back after a restart: their deletes stay queued until
+      // written (deleting twice is harmless). They go with the next batch or the owner's probe().
+      this.pendingDeletes = deletes.concat(this.pendingDeletes);
+      this.failure = writeError;
+      this.onWriteFailed(writeError);
+    } else if (this.failure !== undefined) {
+      this.failure = undefined;
+      this.onWriteRecovered();
+    }
+    for (const { resolve } of probes) resolve(writeError === undefined);
     this.writing = false;
+    if (this.failure !== undefined && this.pendingPuts.length === 0) {
+      // Failing with only deletes left: they wait for the owner's probe() instead of looping.
+      this.wakeIdleWaiters();
+      if (this.probes.length > 0) void this.writeNext();
+      return;
+    }
     // Whatever accumulated during the write goes out now, as one batch.
     void this.writeNext();
   }

@@ -11,14 +11,17 @@
  */
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
+import { systemClock, type Clock } from '../time.js';
 import type { Store } from './db.js';
 import { EpisodeLog } from './episode-log.js';
 import { GroupCommit, type CommitCallback, type PendingPut } from './group-commit.js';
 import { LiveIndex } from './live-index.js';
-import { decodeRecord, encodeRecord, recordReceivedAt } from './record.js';
+import type { OutboxStore } from './ports.js';
+import { decodeRecord, encodeRecord, recordBornAt } from './record.js';
 import { readSeq, seqKey } from './seq-key.js';
 import {
   metaSublevel,
+  OUTBOX_ELAPSED_META_KEY,
   OUTBOX_SEQ_META_KEY,
   outboxSublevel,
   type MetaSublevel,
@@ -43,8 +46,20 @@ export interface OutboxOptions {
   whenFull?: FullPolicy;
   /** How often expired messages are swept (default ttlMs / 2, clamped to 100 ms..60 s). */
   ttlSweepIntervalMs?: number;
-  /** Wall clock for receive times and TTL (default Date.now). */
+  /**
+   * Time: the wall clock stamps receive times users see; ages and the TTL use the monotonic clock, so a
+   * clock set by NTP never expires (or keeps) a message. Default: the system clock.
+   */
+  clock?: Clock;
+  /** Older form: one function as both clocks (tests that move time by hand). Ignored with `clock`. */
   now?: () => number;
+  /**
+   * Called before a retry after write failures: the chance to reopen a database that LevelDB keeps in
+   * its error state after a full disk (see store/db.ts recoverStore). Default: retry as is.
+   */
+  recover?: () => Promise<unknown>;
+  /** First and longest pause between retries while writes fail (default 250 ms, 5 s). */
+  retryMs?: { initial: number; max: number };
   /**
    * Most recent entries kept in memory for the uplink (default 4096), so live traffic is not read
    * back from disk and re-parsed; older ones are read from LevelDB.
@@ -86,6 +101,8 @@ export interface OutboxStats {
   batches: number;
   syncBatches: number;
   writeErrors: number;
+  /** Set while writes fail (a full disk): why, for /healthz. */
+  writeFailing?: string;
 }
 
 export type AppendResult = 'queued' | 'rejected';
@@ -112,7 +129,7 @@ interface OutboxEvents {
   committed: [lastSeq: number];
 }
 
-export class Outbox extends EventEmitter<OutboxEvents> {
+export class Outbox extends EventEmitter<OutboxEvents> implements OutboxStore {
   /** How long open() took to rebuild the in-memory index from disk, in ms. */
   readonly indexRebuildMs: number;
   private readonly writer: GroupCommit;
@@ -120,7 +137,7 @@ export class Outbox extends EventEmitter<OutboxEvents> {
   private readonly maxBytes: number;
   private readonly ttlMs: number;
   private readonly whenFull: FullPolicy;
-  private readonly now: () => number;
+  private readonly clock: Clock;
   private readonly logger: Logger;
   private readonly gatewayId: string;
   private readonly fullEpisode: EpisodeLog;
@@ -134,6 +151,11 @@ export class Outbox extends EventEmitter<OutboxEvents> {
     acked: 0,
   };
   private writeErrors = 0;
+  private readonly writeEpisode: EpisodeLog;
+  private writeFailure: Error | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private retryDelay: number;
+  private recovering: Promise<unknown> | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
   private closed = false;
   /**
@@ -145,15 +167,19 @@ export class Outbox extends EventEmitter<OutboxEvents> {
   private readonly tailEntries: number;
   /** Highest sequence number whose batch is on disk. */
   private committedSeq: number;
+  /** The running clock (see elapsed()) read on the monotonic clock at open. */
+  private readonly openedAtMonotonic: number;
+  private lastCheckpoint: number;
 
   private constructor(
     db: Store,
     private readonly entries: OutboxSublevel,
-    meta: MetaSublevel,
+    private readonly meta: MetaSublevel,
     private readonly index: LiveIndex,
     private lastAssignedSeq: number,
     rebuildMs: number,
-    options: OutboxOptions,
+    private readonly elapsedAtOpen: number,
+    private readonly options: OutboxOptions,
   ) {
     super();
     this.indexRebuildMs = rebuildMs;
@@ -163,7 +189,9 @@ export class Outbox extends EventEmitter<OutboxEvents> {
     this.maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
     this.ttlMs = options.ttlMs ?? 0;
     this.whenFull = options.whenFull ?? 'reject';
-    this.now = options.now ?? Date.now;
+    this.clock = clockOf(options);
+    this.openedAtMonotonic = this.clock.now();
+    this.lastCheckpoint = elapsedAtOpen;
     this.tailEntries = options.tailEntries ?? 4096;
     this.tailFrom = lastAssignedSeq + 1;
     this.committedSeq = lastAssignedSeq;
@@ -172,25 +200,37 @@ export class Outbox extends EventEmitter<OutboxEvents> {
       entries,
       meta,
       (puts, err) => this.onBatchWritten(puts, err),
-      (count, err) =>
-        this.logger.warn({ err, count }, 'outbox: deletes not written (duplicates after a restart)'),
+      (err) => this.onWriteFailed(err),
+      () => this.onWriteRecovered(),
+      () => this.elapsed(),
+    );
+    this.retryDelay = options.retryMs?.initial ?? 250;
+    this.writeEpisode = new EpisodeLog(
+      this.logger,
+      'outbox: cannot write to the data dir; devices get PUBACK "congestion", retrying',
+      'outbox: writing to the data dir works again',
+      () => this.clock.now(),
+      'error',
     );
     const fullAction = this.whenFull === 'reject' ? 'rejecting new messages' : 'dropping oldest messages';
     this.fullEpisode = new EpisodeLog(
       this.logger,
       `outbox full, ${fullAction}`,
       `outbox has room again, ended ${fullAction}`,
-      this.now,
+      () => this.clock.now(),
     );
     this.ttlEpisode = new EpisodeLog(
       this.logger,
       'outbox dropping expired messages (ttl)',
       'outbox stopped dropping expired messages',
-      this.now,
+      () => this.clock.now(),
     );
     if (this.ttlMs > 0) {
       const interval = options.ttlSweepIntervalMs ?? Math.min(Math.max(this.ttlMs / 2, 100), 60_000);
-      this.sweepTimer = setInterval(() => this.sweepExpired(), interval).unref();
+      this.sweepTimer = setInterval(() => {
+        this.sweepExpired();
+        this.checkpointElapsed();
+      }, interval).unref();
     }
   }
 
@@ -199,16 +239,23 @@ export class Outbox extends EventEmitter<OutboxEvents> {
     const entries = outboxSublevel(db);
     const meta = metaSublevel(db);
     const started = performance.now();
-    const openedAt = (options.now ?? Date.now)();
+    // The running clock goes on from where it was at the last checkpoint: time the gateway was off, and
+    // wall-clock jumps, do not age messages. Births are never later than the checkpoint written with them.
+    const storedElapsed = await meta.get(OUTBOX_ELAPSED_META_KEY);
+    const elapsedAtOpen = storedElapsed === undefined ? 0 : storedElapsed.readDoubleBE(0);
     const index = new LiveIndex();
     const iterator = entries.iterator(SCAN_OPTIONS);
     try {
       for (;;) {
         const chunk = await iterator.nextv(SCAN_CHUNK);
         if (chunk.length === 0) break;
-        // A malformed record gets "now" as its age; read() drops it when it gets there.
+        // A record without a birth (format 1, or malformed) ages from now; read() drops a malformed one.
         for (const [key, value] of chunk)
-          index.add(readSeq(key), value.length, recordReceivedAt(value) ?? openedAt);
+          index.add(
+            readSeq(key),
+            value.length,
+            Math.min(recordBornAt(value) ?? elapsedAtOpen, elapsedAtOpen),
+          );
       }
     } finally {
       await iterator.close();
@@ -224,6 +271,7 @@ export class Outbox extends EventEmitter<OutboxEvents> {
       index,
       Math.max(highWaterMark, lastOnDisk),
       rebuildMs,
+      elapsedAtOpen,
       options,
     );
     options.logger.info(
@@ -248,7 +296,9 @@ export class Outbox extends EventEmitter<OutboxEvents> {
     return {
       messages: this.index.count,
       bytes: this.index.bytes,
-      oldestReceivedAt: oldest === undefined ? null : oldest.receivedAt,
+      // The age is monotonic; shown as the wall-clock time it corresponds to now.
+      oldestReceivedAt:
+        oldest === undefined ? null : this.clock.wallNow() - (this.elapsed() - oldest.receivedAt),
       dropped: {
         quota: this.counters.dropQuota,
         ttl: this.counters.dropTtl,
@@ -260,6 +310,9 @@ export class Outbox extends EventEmitter<OutboxEvents> {
       batches: this.writer.stats.batches,
       syncBatches: this.writer.stats.syncBatches,
       writeErrors: this.writeErrors,
+      ...(this.writeFailure === undefined
+        ? {}
+        : { writeFailing: `cannot write to the data dir: ${this.writeFailure.message}` }),
     };
   }
 
@@ -270,7 +323,8 @@ export class Outbox extends EventEmitter<OutboxEvents> {
    */
   append(message: OutboxMessage, onCommitted?: CommitCallback): AppendResult {
     if (this.closed) return 'rejected';
-    const receivedAt = this.now();
+    const receivedAt = this.clock.wallNow();
+    const bornAt = this.elapsed();
     const seq = this.lastAssignedSeq + 1;
     const userProperties = {
       [USER_PROPERTY_ID]: `${this.gatewayId}:${seq}`,
@@ -278,11 +332,11 @@ export class Outbox extends EventEmitter<OutboxEvents> {
       [USER_PROPERTY_RECEIVED]: new Date(receivedAt).toISOString(),
     };
     const { topic, payload, retain } = message;
-    const record = encodeRecord({ topic, payload, retain, receivedAt, userProperties });
-    if (this.ttlMs > 0) this.expireOldest(receivedAt);
+    const record = encodeRecord({ topic, payload, retain, receivedAt, bornAt, userProperties });
+    if (this.ttlMs > 0) this.expireOldest(bornAt);
     if (!this.makeRoomFor(record.length)) return 'rejected';
     this.lastAssignedSeq = seq;
-    this.index.add(seq, record.length, receivedAt);
+    this.index.add(seq, record.length, bornAt);
     this.counters.appended++;
     this.writer.put(seq, record, onCommitted);
     if (this.tail.size >= this.tailEntries) {
@@ -312,7 +366,8 @@ export class Outbox extends EventEmitter<OutboxEvents> {
   async read(afterSeq: number, limit: number): Promise<OutboxEntry[]> {
     const found: OutboxEntry[] = [];
     if (limit <= 0 || this.index.count === 0) return found;
-    const now = this.now();
+    if (this.recovering !== undefined) await this.recovering; // the database is being reopened
+    const now = this.elapsed();
     if (afterSeq + 1 >= this.tailFrom) return this.readTail(afterSeq, limit, now);
     const iterator = this.entries.iterator({ ...SCAN_OPTIONS, gt: seqKey(afterSeq) });
     try {
@@ -325,7 +380,7 @@ export class Outbox extends EventEmitter<OutboxEvents> {
           if (!this.index.has(seq)) continue;
           const entry = this.decode(seq, value);
           if (entry === undefined) continue;
-          if (this.isExpired(entry.receivedAt, now)) {
+          if (this.isExpiredSeq(seq, now)) {
             this.drop(seq, 'ttl');
             continue;
           }
@@ -344,7 +399,7 @@ export class Outbox extends EventEmitter<OutboxEvents> {
     for (const [seq, entry] of this.tail) {
       if (seq <= afterSeq) continue;
       if (seq > this.committedSeq || found.length >= limit) break;
-      if (this.isExpired(entry.receivedAt, now)) {
+      if (this.isExpiredSeq(seq, now)) {
         this.drop(seq, 'ttl');
         continue;
       }
@@ -394,7 +449,10 @@ export class Outbox extends EventEmitter<OutboxEvents> {
     if (this.closed) return;
     this.closed = true;
     if (this.sweepTimer !== undefined) clearInterval(this.sweepTimer);
+    clearTimeout(this.retryTimer);
     await this.writer.idle();
+    this.checkpointElapsed();
+    await this.checkpointing;
     this.fullEpisode.end(this.statsForLog());
     this.ttlEpisode.end(this.statsForLog());
   }
@@ -424,8 +482,46 @@ export class Outbox extends EventEmitter<OutboxEvents> {
     return true;
   }
 
-  private isExpired(receivedAt: number, now: number): boolean {
-    return this.ttlMs > 0 && now - receivedAt > this.ttlMs;
+  /**
+   * The outbox's running clock: milliseconds it has been open, summed over restarts (monotonic while
+   * running, resumed from the stored checkpoint at open). Births and ages are measured on it.
+   */
+  private elapsed(): number {
+    return this.elapsedAtOpen + (this.clock.now() - this.openedAtMonotonic);
+  }
+
+  private checkpointing: Promise<void> | undefined;
+
+  /**
+   * Store the running clock, so time spent running without appends still ages messages after a restart
+   * (every batch with appends stores it too). A failed checkpoint only makes ages shorter: harmless.
+   */
+  private checkpointElapsed(): void {
+    const now = this.elapsed();
+    if (now - this.lastCheckpoint < 1000 || this.checkpointing !== undefined) return;
+    const value = Buffer.allocUnsafe(8);
+    value.writeDoubleBE(now, 0);
+    this.checkpointing = this.meta
+      .put(OUTBOX_ELAPSED_META_KEY, value)
+      .then(
+        () => {
+          this.lastCheckpoint = Math.max(this.lastCheckpoint, now);
+        },
+        () => undefined,
+      )
+      .finally(() => {
+        this.checkpointing = undefined;
+      });
+  }
+
+  private isExpired(bornAt: number, now: number): boolean {
+    return this.ttlMs > 0 && now - bornAt > this.ttlMs;
+  }
+
+  private isExpiredSeq(seq: number, now: number): boolean {
+    if (this.ttlMs <= 0) return false;
+    const bornAt = this.index.receivedAt(seq);
+    return bornAt !== undefined && this.isExpired(bornAt, now);
   }
 
   /** Drop expired entries from the old end; entries out of time order are caught by read(). */
@@ -440,7 +536,7 @@ export class Outbox extends EventEmitter<OutboxEvents> {
   }
 
   private sweepExpired(): void {
-    const expired = this.expireOldest(this.now());
+    const expired = this.expireOldest(this.elapsed());
     if (expired === 0 && this.ttlEpisode.active) this.ttlEpisode.end(this.statsForLog());
   }
 
@@ -478,9 +574,7 @@ export class Outbox extends EventEmitter<OutboxEvents> {
 
   private onBatchWritten(puts: readonly PendingPut[], err: Error | undefined): void {
     if (err !== undefined) {
-      this.writeErrors++;
-      this.logger.error({ err, messages: puts.length }, 'outbox: batch write failed, messages not stored');
-      // Not on disk, so not in the outbox: the devices get no PUBACK and will retry.
+      // Counted and logged (once per episode) by onWriteFailed. Not on disk, so not in the outbox: the devices get no PUBACK and will retry.
       for (const put of puts) {
         this.index.remove(put.seq);
         this.tail.delete(put.seq);
@@ -499,6 +593,40 @@ export class Outbox extends EventEmitter<OutboxEvents> {
     if (err === undefined && puts.length > 0) this.emit('committed', puts[puts.length - 1]!.seq);
   }
 
+  /** A write failed: report it (one log line per episode), keep the deletes, retry with a backoff. */
+  private onWriteFailed(err: Error): void {
+    this.writeErrors++;
+    this.writeFailure = err;
+    this.writeEpisode.note(1, { err, ...this.statsForLog() });
+    if (this.retryTimer !== undefined || this.closed) return;
+    this.retryTimer = setTimeout(() => void this.retryWrites(), this.retryDelay).unref();
+    this.retryDelay = Math.min(this.retryDelay * 2, this.options.retryMs?.max ?? 5000);
+  }
+
+  private onWriteRecovered(): void {
+    this.writeFailure = undefined;
+    this.retryDelay = this.options.retryMs?.initial ?? 250;
+    this.writeEpisode.end({ writeErrors: this.writeErrors, ...this.statsForLog() });
+  }
+
+  private async retryWrites(): Promise<void> {
+    this.retryTimer = undefined;
+    if (this.closed) return;
+    const recover = this.options.recover;
+    // Reads wait while the database is reopened; the writer runs `recover` between two batches.
+    const probe = this.writer.probe(
+      recover === undefined
+        ? undefined
+        : () => {
+            this.recovering = recover().finally(() => {
+              this.recovering = undefined;
+            });
+            return this.recovering;
+          },
+    );
+    await probe; // on failure onWriteFailed has scheduled the next retry
+  }
+
   private statsForLog(): Record<string, unknown> {
     return {
       messages: this.index.count,
@@ -507,4 +635,10 @@ export class Outbox extends EventEmitter<OutboxEvents> {
       maxBytes: this.maxBytes,
     };
   }
+}
+
+function clockOf(options: OutboxOptions): Clock {
+  if (options.clock !== undefined) return options.clock;
+  const now = options.now;
+  return now === undefined ? systemClock : { now, wallNow: now };
 }

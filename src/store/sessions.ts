@@ -1,6 +1,7 @@
 import type { TopicIdTypeName } from '../codec/constants.js';
 import type { BatchWriter } from './batch-writer.js';
 import type { Store } from './db.js';
+import type { SessionRecordStore } from './ports.js';
 
 /** What a CleanSession=0 session keeps across disconnects, sleeps and gateway restarts (§6.3). */
 export interface SessionSnapshot {
@@ -14,7 +15,7 @@ export interface SessionSnapshot {
 }
 
 /** Persisted sessions, one JSON record per client id. Written through the shared group commit. */
-export class SessionStore {
+export class SessionStore implements SessionRecordStore {
   private readonly records;
 
   constructor(

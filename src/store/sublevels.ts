@@ -15,3 +15,9 @@ export type MetaSublevel = ReturnType<typeof metaSublevel>;
 
 /** Meta key of the highest sequence number ever assigned, written in the same batch as the appends. */
 export const OUTBOX_SEQ_META_KEY = 'outbox.seq';
+
+/**
+ * Meta key of the outbox's running clock (ms it has been open, over all restarts), written with every
+ * batch of appends and at checkpoints: message ages are measured on it, not on the wall clock.
+ */
+export const OUTBOX_ELAPSED_META_KEY = 'outbox.elapsed';

@@ -3,12 +3,16 @@ import type { Socket } from 'node:net';
 import mqtt, { type IClientOptions, type IConnackPacket, type IPublishPacket, type MqttClient } from 'mqtt';
 import type { ResolvedUplinkOptions } from './options.js';
 
-/** A broker message; call `done` once it is safe for the broker to consider it delivered. */
+/**
+ * A broker message; call `done()` once it is safe for the broker to consider it delivered, or
+ * `done(err)` when it could not be stored: then it is not acknowledged and the link is dropped, so the
+ * broker sends it again on the next connection (its session keeps it).
+ */
 export type MessageHandler = (
   topic: string,
   payload: Buffer,
   packet: IPublishPacket,
-  done: () => void,
+  done: (err?: Error) => void,
 ) => void;
 
 export interface Connected {
@@ -78,7 +82,13 @@ export function connectOnce(
     // as an option (MQTT.js takes the option only for MQTT 5), before any packet can arrive: a
     // persistent session delivers queued messages right after CONNACK.
     client.options.customHandleAcks = (topic, message, packet, acknowledge) =>
-      onMessage(topic, message as Buffer, packet, () => acknowledge(0));
+      onMessage(topic, message as Buffer, packet, (err) => {
+        if (err === undefined) return acknowledge(0);
+        // MQTT.js sends no PUBACK / PUBREC for an error (it emits it on the client). The broker resends
+        // an unacknowledged message only on a new connection: end this one.
+        acknowledge(err);
+        (client.stream as Socket | undefined)?.destroy();
+      });
     client.handleMessage = (packet, callback) => {
       if (packet.qos === 0) onMessage(packet.topic, packet.payload as Buffer, packet, () => callback());
       else callback();

@@ -167,7 +167,12 @@ export class BrokerLink {
       clearTimeout(this.presenceTimer);
       this.drain?.stop();
       const ended = new Promise<void>((resolve) => this.client.end(false, {}, () => resolve()));
-      if (!(await withTimeout(ended, Math.max(remaining(), 500)))) this.client.end(true);
+      if (!(await withTimeout(ended, Math.max(remaining(), 500)))) {
+        // end(true) does nothing while a clean end is under way, and that waits for the FIN to be
+        // written, which a half-open (blackholed) link never does: destroy the socket itself.
+        this.client.end(true);
+        this.client.stream?.destroy();
+      }
       this.resolveClosed('stopped');
     }
   }

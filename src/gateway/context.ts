@@ -8,7 +8,7 @@ import type { Clock } from './clock.js';
 import type { Delivery, DeliveryOptions } from './delivery.js';
 import type { Peer } from './peer.js';
 import type { Session, SessionState } from './session.js';
-import type { GatewayStats } from './stats.js';
+import type { DiscardReason, GatewayStats } from './stats.js';
 import type { SubscriptionIndex } from './subscriptions.js';
 
 /** A device message on its way to the broker. */
@@ -94,6 +94,7 @@ export interface SessionRegistry {
   rebind(session: Session, peer: Peer): void;
   /** Forgets the session's address (it no longer reaches the session). */
   unbind(session: Session): void;
-  remove(session: Session): void;
+  /** Forgets the session and what hangs off it; `reason` labels the queued messages discarded. */
+  remove(session: Session, reason?: DiscardReason): void;
   all(): IterableIterator<Session>;
 }

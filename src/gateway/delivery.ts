@@ -1,9 +1,10 @@
-import type { Logger } from 'pino';
 import { ReturnCode } from '../codec/constants.js';
 import type { MsgIdPacket, TopicAckPacket } from '../codec/types.js';
 import type { DownlinkMessage, DownlinkStore } from '../store/downlink.js';
 import type { GatewayContext } from './context.js';
+import { describePeer } from './peer.js';
 import type { Session } from './session.js';
+import type { DiscardReason } from './stats.js';
 import type { TimerWheel } from './wheel.js';
 
 export interface DeliveryOptions {
@@ -28,7 +29,6 @@ export class Delivery {
     private readonly store: DownlinkStore,
     private readonly wheel: TimerWheel,
     private readonly options: DeliveryOptions,
-    private readonly log: Logger,
   ) {}
 
   /** Queues a message (already stored if durable) and sends it if the device can receive now. */
@@ -267,13 +267,20 @@ export class Delivery {
     }
   }
 
-  /** CleanSession=1 or a forgotten session: its queued messages go (and their durable copies). */
-  discard(session: Session): void {
-    if (session.outgoing.length > 0)
-      this.log.debug(
-        { clientId: session.clientId, messages: session.outgoing.length },
-        'discarding queued downlink messages',
+  /**
+   * CleanSession=1 or a forgotten session: its queued messages go (and their durable copies). Never
+   * silent: counted by reason and logged at warn with the count.
+   */
+  discard(session: Session, reason: DiscardReason): void {
+    const messages = session.outgoing.length;
+    if (messages > 0) {
+      this.ctx.stats.downlinkDiscarded[reason] += messages;
+      this.ctx.warn.warn(
+        `downlink-discarded|${reason}`,
+        { clientId: session.clientId, address: describePeer(session.peer), messages, reason },
+        'queued downlink messages discarded with the session',
       );
+    }
     this.store.deleteAll(session.clientId, session.outgoing);
     session.outgoing = [];
     session.inflight = undefined;

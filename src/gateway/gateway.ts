@@ -28,7 +28,7 @@ import { handleWillTopic } from './handlers/willtopic.js';
 import { describePeer, peerKey, type Peer } from './peer.js';
 import { Sessions } from './registry.js';
 import { Session, type SessionState } from './session.js';
-import { GatewayStats } from './stats.js';
+import { GatewayStats, type DiscardReason } from './stats.js';
 import { SubscriptionIndex } from './subscriptions.js';
 import { TimerWheel } from './wheel.js';
 
@@ -106,7 +106,7 @@ export class Gateway {
       config.limits.maxTopicsPerClient,
       (session) => this.onSupervisionExpired(session),
       (session) => this.delivery.onRetryDue(session),
-      (session) => this.onSessionRemoved(session),
+      (session, reason) => this.onSessionRemoved(session, reason),
     );
     this.subscriptions = new SubscriptionIndex((filter) => deps.broker.unsubscribe(filter));
     // The context and the delivery engine refer to each other: the getter below resolves that.
@@ -136,7 +136,7 @@ export class Gateway {
       setState: (session, state) => this.setState(session, state),
       lose: (session, reason) => this.lose(session, reason),
     };
-    this.delivery = new Delivery(this.ctx, deps.downlinkStore, this.wheel, config.downlink, log);
+    this.delivery = new Delivery(this.ctx, deps.downlinkStore, this.wheel, config.downlink);
   }
 
   /** Binds every listen address; resolves once datagrams are accepted. */
@@ -375,7 +375,7 @@ export class Gateway {
     if (session.state === 'disconnected' || session.state === 'lost') {
       session.log.info({ queued: session.outgoing.length }, 'persistent session expired: forgotten');
       this.stats.sessionsExpired++;
-      this.sessions.remove(session);
+      this.sessions.remove(session, 'expired');
       return;
     }
     const reason =
@@ -402,7 +402,7 @@ export class Gateway {
       });
       if (outcome !== 'queued') session.log.warn({ outcome }, 'will could not be queued');
     }
-    if (session.cleanSession) this.sessions.remove(session);
+    if (session.cleanSession) this.sessions.remove(session, 'lost');
     else this.persist(session);
   }
 
@@ -489,9 +489,9 @@ export class Gateway {
     session.persisted = true;
   }
 
-  private onSessionRemoved(session: Session): void {
+  private onSessionRemoved(session: Session, reason: DiscardReason): void {
     this.subscriptions.removeAll(session);
-    this.delivery.discard(session);
+    this.delivery.discard(session, reason);
     if (session.persisted) this.deps.sessionStore.delete(session.clientId);
     session.persisted = false;
   }

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { SessionRegistry } from './context.js';
 import { describePeer, type Peer } from './peer.js';
 import { Session } from './session.js';
+import type { DiscardReason } from './stats.js';
 import type { TimerWheel } from './wheel.js';
 
 /** Sessions keyed by client id, reachable by address: one place that keeps both maps in step. */
@@ -17,7 +18,7 @@ export class Sessions implements SessionRegistry {
     private readonly onSupervisionExpired: (session: Session, now: number) => void,
     private readonly onRetryDue: (session: Session, now: number) => void,
     /** Cleans up what hangs off a session (subscriptions, queued messages, its stored snapshot). */
-    private readonly onRemoved: (session: Session) => void,
+    private readonly onRemoved: (session: Session, reason: DiscardReason) => void,
   ) {}
 
   /** Topic table size for sessions created from now on. */
@@ -66,12 +67,12 @@ export class Sessions implements SessionRegistry {
     if (this.byAddress.get(session.peer.key) === session) this.byAddress.delete(session.peer.key);
   }
 
-  remove(session: Session): void {
+  remove(session: Session, reason: DiscardReason = 'clean_session'): void {
     this.unbind(session);
     this.wheel.cancel(session.supervision);
     this.wheel.cancel(session.retry);
     if (this.byId.get(session.clientId) === session) this.byId.delete(session.clientId);
-    this.onRemoved(session);
+    this.onRemoved(session, reason);
   }
 
   all(): IterableIterator<Session> {

@@ -1,6 +1,9 @@
 /** Upper bounds (ms) of the PUBACK latency histogram buckets; the last bucket is +Inf. */
 export const LATENCY_BUCKETS_MS = [1, 2, 5, 10, 20, 50, 100, 250, 500, 1000, 2500] as const;
 
+/** Why a session's queued downlink messages were thrown away with it. */
+export type DiscardReason = 'clean_session' | 'expired' | 'evicted' | 'lost';
+
 /**
  * Counters an operator can graph (observe/ exports them as Prometheus metrics). Plain number fields:
  * incrementing one on the hot path costs nothing.
@@ -31,6 +34,13 @@ export class GatewayStats {
   downlinkDelivered = 0;
   /** Downlink messages dropped: queue full, refused by the device, or QoS 0 for an absent device. */
   downlinkDropped = 0;
+  /** Queued downlink messages thrown away with their session, by why. */
+  readonly downlinkDiscarded: Record<DiscardReason, number> = {
+    clean_session: 0,
+    expired: 0,
+    evicted: 0,
+    lost: 0,
+  };
   /** Gateway-initiated messages resent after T_retry. */
   downlinkRetransmissions = 0;
   connects = 0;

@@ -179,6 +179,7 @@ function defineDeviceMetrics(metric: Mirror<Snapshot>): void {
     'Persistent (CleanSession=0) device sessions forgotten after --device-session-expiry without the device.',
     (s) => s.gateway.sessionsExpired,
   );
+  defineSessionMetrics(metric);
   metric.histogram(
     'mqttsn_puback_latency_seconds',
     'Time from a device QoS 1/2 PUBLISH to its PUBACK/PUBREC: mostly waiting for the synced disk write.',
@@ -188,6 +189,17 @@ function defineDeviceMetrics(metric: Mirror<Snapshot>): void {
       sum: s.gateway.pubackLatencySumMs / 1000,
       count: s.gateway.pubackLatencyCount,
     }),
+  );
+}
+
+/** Device sessions and their downlink queues: bounds, refusals and what was thrown away (sessions). */
+function defineSessionMetrics(metric: Mirror<Snapshot>): void {
+  metric.labeledCounter(
+    'mqttsn_downlink_discarded_total',
+    'Queued downlink messages thrown away with their session, by reason: clean_session (CONNECT with ' +
+      'CleanSession=1, or a clean session ending), expired, evicted (room for a new device), lost.',
+    'reason',
+    (s) => ({ ...s.gateway.downlinkDiscarded }),
   );
 }
 

@@ -39,6 +39,8 @@ export interface FixtureOptions {
   listen?: GatewayConfig['listen'];
   /** Start aedes in-process and carry subscriptions to it over MQTT.js (a real broker, no uplink). */
   broker?: boolean;
+  /** The gateway's logger (default: silent, or TEST_LOG_LEVEL). */
+  log?: pino.Logger;
 }
 
 /**
@@ -46,7 +48,7 @@ export interface FixtureOptions {
  * temp dir and a manual clock. With `broker`, broker messages reach it through a real aedes.
  */
 export async function startGateway(t: TestContext, options: FixtureOptions = {}): Promise<GatewayFixture> {
-  const log = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
+  const log = options.log ?? pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
   const dir = withTempDir(t, 'mqttsn-gw-');
   const clock = new ManualClock();
   const brokerCalls: string[] = [];

@@ -66,13 +66,25 @@ export function handleConnect(
     ctx.sessions.rebind(session, peer);
   }
 
+  // A CONNECT from an asleep or awake device is its wake-up (§6.7: → active, the rest of the buffer
+  // is delivered; paho#122): its CleanSession flag does not throw the session away then, and the
+  // session keeps the CleanSession it was made with.
+  const wakeUp = session.state === 'asleep' || session.state === 'awake';
   ctx.delivery.onConnect(session);
-  if (packet.cleanSession) {
-    session.clear();
-    ctx.subscriptions.removeAll(session);
-    ctx.delivery.discard(session);
+  if (wakeUp) {
+    if (packet.cleanSession !== session.cleanSession)
+      session.log.debug(
+        { cleanSession: packet.cleanSession, kept: session.cleanSession },
+        'wake-up CONNECT: CleanSession flag ignored',
+      );
+  } else {
+    if (packet.cleanSession) {
+      session.clear();
+      ctx.subscriptions.removeAll(session);
+      ctx.delivery.discard(session, 'clean_session');
+    }
+    session.cleanSession = packet.cleanSession;
   }
-  session.cleanSession = packet.cleanSession;
   session.keepAliveMs = packet.duration * 1000;
 
   if (packet.will) {

@@ -9,7 +9,8 @@ import { test } from 'node:test';
 import pino from 'pino';
 import { ReturnCode } from '../src/codec/constants.js';
 import type { Packet, PacketOf } from '../src/codec/types.js';
-import { publishTo, waitUntil, type MqttSnTestClient } from './helpers/index.js';
+import { openStore } from '../src/store/db.js';
+import { publishTo, waitUntil, withTempDir, type MqttSnTestClient } from './helpers/index.js';
 import { startGateway } from './support/gateway-fixture.js';
 
 const text = (bytes: Uint8Array): string => Buffer.from(bytes).toString();
@@ -108,4 +109,140 @@ test('discarding queued messages (CleanSession=1 after a clean DISCONNECT) is co
   assert.ok(warning, 'a warn line');
   assert.equal(warning.messages, 2);
   assert.equal(warning.clientId, 'fresh');
+});
+
+// --- Issue 8 §4: SUBSCRIBE floods -------------------------------------------------------------
+
+const limits = (extra: Record<string, number> = {}) => ({
+  maxClients: 100,
+  maxTopicsPerClient: 16,
+  maxPacketSize: 1024,
+  maxClientIdLength: 23,
+  ...extra,
+});
+
+test('subscription caps: per client and for the gateway answer SUBACK "congestion"; a restart restores exactly the accepted ones', async (t) => {
+  const gw = await startGateway(t, {
+    broker: true,
+    config: { limits: limits({ maxSubscriptions: 4, maxBrokerSubscriptions: 6 }) },
+  });
+  const flooder = await gw.client();
+  await flooder.connect({ clientId: 'flooder', cleanSession: false });
+  const codes: number[] = [];
+  for (let i = 0; i < 8; i++) codes.push((await subscribe(flooder, `f/${i}/#`)).returnCode);
+  const C = ReturnCode.CONGESTION;
+  assert.deepEqual(codes, [0, 0, 0, 0, C, C, C, C]);
+  // Replacing a held subscription (another QoS) costs nothing.
+  assert.equal((await subscribe(flooder, 'f/0/#', 0)).returnCode, ReturnCode.ACCEPTED);
+
+  const other = await gw.client();
+  await other.connect({ clientId: 'other', cleanSession: false });
+  const otherCodes: number[] = [];
+  for (let i = 0; i < 3; i++) otherCodes.push((await subscribe(other, `g/${i}`)).returnCode);
+  assert.deepEqual(otherCodes, [0, 0, C], 'the gateway holds 6 broker filters at most');
+  // Unsubscribing frees room.
+  await other.send({ type: 'UNSUBSCRIBE', msgId: 99, topicIdType: 'normal', topicName: 'g/0' });
+  await other.next('UNSUBACK');
+  assert.equal((await subscribe(other, 'g/2')).returnCode, ReturnCode.ACCEPTED);
+  assert.deepEqual(gw.gateway.stats.subscriptionsRefused, { client: 4, gateway: 1 });
+
+  const accepted = [...gw.gateway.subscriptions.filters()].sort();
+  assert.deepEqual(accepted, [
+    'mqttsn/flooder/f/0/#',
+    'mqttsn/flooder/f/1/#',
+    'mqttsn/flooder/f/2/#',
+    'mqttsn/flooder/f/3/#',
+    'mqttsn/other/g/1',
+    'mqttsn/other/g/2',
+  ]);
+  await gw.restart();
+  assert.deepEqual([...gw.gateway.subscriptions.filters()].sort(), accepted);
+  const restored = gw.gateway.sessions.byClientId('flooder')!;
+  assert.equal(restored.subscriptions.get('mqttsn/flooder/f/0/#')?.qos, 0, 'the replacement was stored');
+  await publishTo(gw.broker!.url, 'mqttsn/other/g/2', 'restored at the broker', { qos: 1 });
+  await waitUntil(() => gw.gateway.sessions.byClientId('other')!.outgoing.length === 1);
+});
+
+test('a SUBSCRIBE flood from one device does not stall another device’s QoS 1 publishes', async (t) => {
+  const gw = await startGateway(t, { broker: true });
+  const flooder = await gw.client();
+  await flooder.connect({ clientId: 'flooder', cleanSession: false });
+  const device = await gw.client();
+  await device.connect({ clientId: 'meter', cleanSession: false });
+  const topicId = await device.register('power');
+
+  // 5,000 distinct wildcard filters, sent without waiting (answers are collected at the end).
+  const flood = (async () => {
+    for (let i = 0; i < 5000; i++) {
+      await flooder.send({
+        type: 'SUBSCRIBE',
+        dup: false,
+        qos: 1,
+        msgId: (i % 0xfffe) + 1,
+        topicIdType: 'normal',
+        topicName: `flood/${i}/+/#`,
+      });
+      if (i % 50 === 0) await new Promise((resolve) => setImmediate(resolve));
+    }
+  })();
+  const latencies: number[] = [];
+  for (let i = 0; i < 40; i++) {
+    const started = performance.now();
+    const ack = await device.publish({ topicId, qos: 1, data: `reading ${i}` });
+    latencies.push(performance.now() - started);
+    assert.equal(ack?.type === 'PUBACK' && ack.returnCode, ReturnCode.ACCEPTED);
+  }
+  await flood;
+  latencies.sort((a, b) => a - b);
+  t.diagnostic(
+    `PUBACK latency during the flood: median ${latencies[20]!.toFixed(1)} ms, max ${latencies.at(-1)!.toFixed(1)} ms`,
+  );
+  // Real disk and UDP decide this, not a clock the test holds: before the cap and the per-key
+  // persistence, each SUBSCRIBE rewrote the whole list and the worst PUBACK took seconds.
+  assert.ok(latencies.at(-1)! < 1000, `slowest PUBACK ${latencies.at(-1)!.toFixed(0)} ms`);
+  await waitUntil(
+    () =>
+      gw.gateway.sessions.byClientId('flooder')!.subscriptions.size === 64 &&
+      gw.gateway.stats.subscriptionsRefused.client === 5000 - 64,
+    {
+      description: 'every SUBSCRIBE past the default cap of 64 is refused',
+    },
+  );
+  assert.equal(gw.gateway.sessions.byClientId('flooder')!.subscriptions.size, 64);
+});
+
+test('sessions stored by older versions (the whole subscription list in one record) are migrated on load', async (t) => {
+  const dir = withTempDir(t, 'mqttsn-migrate-');
+  const old = await openStore(dir);
+  await old
+    .sublevel<string, object>('sessions', { keyEncoding: 'utf8', valueEncoding: 'json' })
+    .put('legacy', {
+      clientId: 'legacy',
+      subscriptions: [
+        { filter: 'mqttsn/legacy/cmd/#', qos: 1, topicIdType: 'normal' },
+        { filter: 'factory/alarms', qos: 2, topicIdType: 'predefined', topicId: 5 },
+      ],
+      asleep: false,
+      sleepMs: 0,
+      keepAliveMs: 60_000,
+    });
+  await old.close();
+
+  const gw = await startGateway(t, { broker: true, dir });
+  assert.deepEqual([...gw.gateway.subscriptions.filters()].sort(), ['factory/alarms', 'mqttsn/legacy/cmd/#']);
+  await gw.restart(); // loads the migrated form
+  const session = gw.gateway.sessions.byClientId('legacy')!;
+  assert.deepEqual(
+    [...session.subscriptions.values()]
+      .map(({ filter, qos, topicIdType, topicId }) => [filter, qos, topicIdType, topicId])
+      .sort(),
+    [
+      ['factory/alarms', 2, 'predefined', 5],
+      ['mqttsn/legacy/cmd/#', 1, 'normal', undefined],
+    ],
+  );
+  const c = await gw.client();
+  await c.connect({ clientId: 'legacy', cleanSession: false });
+  await publishTo(gw.broker!.url, 'mqttsn/legacy/cmd/go', 'migrated', { qos: 1 });
+  assert.equal(text((await receive(c)).data), 'migrated');
 });

@@ -106,6 +106,10 @@ export const configSchema = z.strictObject({
       maxTopicsPerClient: z.number().int().min(1).max(0xfffd).default(256),
       maxPacketSize: z.number().int().min(16).max(0xffff).default(1024),
       maxClientIdLength: z.number().int().min(1).max(0xffff).default(23),
+      /** Subscriptions per device: sensors hold a handful; 64 bounds a flood at 64 × --max-clients. */
+      maxSubscriptions: z.number().int().min(1).max(100_000).default(64),
+      /** Distinct broker filters for all devices (5 per device at the default --max-clients). */
+      maxBrokerSubscriptions: z.number().int().min(1).default(50_000),
     })
     .prefault({}),
   outbox: z

@@ -257,6 +257,22 @@ export const settings: readonly Setting[] = [
     help: 'longest client id in bytes (MQTT-SN says 23)',
   },
   {
+    section: 'Limits',
+    path: 'limits.maxSubscriptions',
+    flag: 'max-subscriptions',
+    kind: 'number',
+    arg: 'N',
+    help: 'subscriptions per client; more get SUBACK "congestion"',
+  },
+  {
+    section: 'Limits',
+    path: 'limits.maxBrokerSubscriptions',
+    flag: 'max-broker-subscriptions',
+    kind: 'number',
+    arg: 'N',
+    help: 'distinct broker subscriptions for all clients together; more get SUBACK "congestion"',
+  },
+  {
     section: 'General',
     path: 'logLevel',
     flag: 'log-level',

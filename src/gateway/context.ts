@@ -35,7 +35,15 @@ export interface GatewayLimits {
   /** Largest datagram accepted, in bytes (MQTT-SN's own maximum is 65535). */
   maxPacketSize: number;
   maxClientIdLength: number;
+  /** Subscriptions one device may hold; more get SUBACK "congestion". */
+  maxSubscriptions?: number;
+  /** Distinct filters the gateway subscribes at the broker for all devices; more get SUBACK "congestion". */
+  maxBrokerSubscriptions?: number;
 }
+
+/** Defaults of the optional limits (the same as the config schema's). */
+export const DEFAULT_MAX_SUBSCRIPTIONS_PER_CLIENT = 64;
+export const DEFAULT_MAX_BROKER_SUBSCRIPTIONS = 50_000;
 
 export interface DownlinkOptions extends DeliveryOptions {
   /** Keep QoS 0 messages for sleeping devices too (QoS 1/2 are always kept). */

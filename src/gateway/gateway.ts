@@ -108,7 +108,16 @@ export class Gateway {
       (session) => this.delivery.onRetryDue(session),
       (session, reason) => this.onSessionRemoved(session, reason),
     );
-    this.subscriptions = new SubscriptionIndex((filter) => deps.broker.unsubscribe(filter));
+    this.subscriptions = new SubscriptionIndex((filter) => deps.broker.unsubscribe(filter), {
+      // A persisted session's subscriptions are stored one key each, as they change.
+      added: (session, { filter, qos, topicIdType, topicId }) => {
+        if (session.persisted)
+          deps.sessionStore.saveSubscription(session.clientId, { filter, qos, topicIdType, topicId });
+      },
+      removed: (session, filter) => {
+        if (session.persisted) deps.sessionStore.deleteSubscription(session.clientId, filter);
+      },
+    });
     // The context and the delivery engine refer to each other: the getter below resolves that.
     // eslint-disable-next-line @typescript-eslint/no-this-alias
     const gateway = this;
@@ -473,9 +482,15 @@ export class Gateway {
     const will = session.will;
     this.deps.sessionStore.save({
       clientId: session.clientId,
-      subscriptions: [...session.subscriptions.values()].map(({ filter, qos, topicIdType, topicId }) =>
-        topicId === undefined ? { filter, qos, topicIdType } : { filter, qos, topicIdType, topicId },
-      ),
+      // Written in full only when the session is first persisted; then key by key as they change.
+      subscriptions: session.persisted
+        ? undefined
+        : [...session.subscriptions.values()].map(({ filter, qos, topicIdType, topicId }) => ({
+            filter,
+            qos,
+            topicIdType,
+            topicId,
+          })),
       will: will && {
         topic: will.topic,
         payload: Buffer.from(will.payload).toString('base64'),
@@ -529,15 +544,16 @@ export class Gateway {
     const session = this.sessions.create(snapshot.clientId, peer);
     this.sessions.unbind(session);
     session.cleanSession = false;
-    session.persisted = true;
     session.keepAliveMs = snapshot.keepAliveMs;
     session.sleepMs = snapshot.sleepMs;
     if (snapshot.will)
       session.will = { ...snapshot.will, payload: Buffer.from(snapshot.will.payload, 'base64') };
-    for (const sub of snapshot.subscriptions) {
+    for (const sub of snapshot.subscriptions ?? []) {
       // Retained messages re-sent on re-subscribe were delivered before the restart.
       this.subscriptions.add(session, { ...sub, retainedSeen: null });
     }
+    // After the adds: they are on disk already and need no second write.
+    session.persisted = true;
     this.setState(session, snapshot.asleep ? 'asleep' : 'disconnected');
     return session;
   }

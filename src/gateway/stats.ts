@@ -41,6 +41,8 @@ export class GatewayStats {
     evicted: 0,
     lost: 0,
   };
+  /** SUBSCRIBEs refused with "congestion": the device's own bound, or the gateway's broker filters. */
+  readonly subscriptionsRefused = { client: 0, gateway: 0 };
   /** Gateway-initiated messages resent after T_retry. */
   downlinkRetransmissions = 0;
   connects = 0;

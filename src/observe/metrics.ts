@@ -201,6 +201,13 @@ function defineSessionMetrics(metric: Mirror<Snapshot>): void {
     'reason',
     (s) => ({ ...s.gateway.downlinkDiscarded }),
   );
+  metric.labeledCounter(
+    'mqttsn_subscriptions_refused_total',
+    'SUBSCRIBEs answered SUBACK "congestion", by bound: client (--max-subscriptions) or gateway ' +
+      '(--max-broker-subscriptions).',
+    'limit',
+    (s) => ({ ...s.gateway.subscriptionsRefused }),
+  );
 }
 
 function defineOutboxMetrics(metric: Mirror<Snapshot>, quota: OutboxQuota | undefined): void {

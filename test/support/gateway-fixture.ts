@@ -39,6 +39,8 @@ export interface FixtureOptions {
   listen?: GatewayConfig['listen'];
   /** Start aedes in-process and carry subscriptions to it over MQTT.js (a real broker, no uplink). */
   broker?: boolean;
+  /** Data dir to use (default: a fresh temp dir), e.g. one prepared with an older format. */
+  dir?: string;
   /** The gateway's logger (default: silent, or TEST_LOG_LEVEL). */
   log?: pino.Logger;
 }
@@ -49,7 +51,7 @@ export interface FixtureOptions {
  */
 export async function startGateway(t: TestContext, options: FixtureOptions = {}): Promise<GatewayFixture> {
   const log = options.log ?? pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
-  const dir = withTempDir(t, 'mqttsn-gw-');
+  const dir = options.dir ?? withTempDir(t, 'mqttsn-gw-');
   const clock = new ManualClock();
   const brokerCalls: string[] = [];
   const broker = options.broker ? await startAedes() : undefined;

@@ -254,17 +254,22 @@ const LIVE_SETTINGS = new Set<keyof Config>([
   'downlink',
   'logLevel',
   'deviceSessionExpirySeconds',
+  'idleSessionExpirySeconds',
 ]);
 
 function liveGatewaySettings(
   config: Config,
-): Pick<GatewayConfig, 'predefined' | 'allowClients' | 'limits' | 'downlink' | 'sessionExpiryMs'> {
+): Pick<
+  GatewayConfig,
+  'predefined' | 'allowClients' | 'limits' | 'downlink' | 'sessionExpiryMs' | 'idleSessionExpiryMs'
+> {
   return {
     predefined: buildPredefined(
       config.predefined.map((p) => ({ clientId: p.clientId, topicId: p.id, topic: p.topic })),
     ),
     allowClients: config.allowClients,
     sessionExpiryMs: config.deviceSessionExpirySeconds * 1000,
+    idleSessionExpiryMs: config.idleSessionExpirySeconds * 1000,
     limits: config.limits,
     downlink: {
       retryMs: config.downlink.retrySeconds * 1000,

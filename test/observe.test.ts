@@ -215,6 +215,7 @@ describe('observe server with a real outbox', () => {
     const ours = [...described].filter((name) => name.startsWith('mqttsn_')).sort();
     assert.deepEqual(ours, [
       'mqttsn_build_info',
+      'mqttsn_connects_refused_total',
       'mqttsn_datagrams_received_total',
       'mqttsn_datagrams_sent_total',
       'mqttsn_device_connects_total',
@@ -240,6 +241,7 @@ describe('observe server with a real outbox', () => {
       'mqttsn_publishes_refused_total',
       'mqttsn_replay_rate_messages_per_second',
       'mqttsn_send_errors_total',
+      'mqttsn_sessions_evicted_total',
       'mqttsn_sessions_expired_total',
       'mqttsn_sessions_lost_total',
       'mqttsn_subscriptions_refused_total',

@@ -246,3 +246,73 @@ test('sessions stored by older versions (the whole subscription list in one reco
   await publishTo(gw.broker!.url, 'mqttsn/legacy/cmd/go', 'migrated', { qos: 1 });
   assert.equal(text((await receive(c)).data), 'migrated');
 });
+
+// --- Issue 8 §4: persistent lockout ---------------------------------------------------------
+
+test('a CONNECT flood (CleanSession=0, keep-alive 0, one source port) cannot lock real devices out, also after a restart', async (t) => {
+  const gw = await startGateway(t, {
+    config: {
+      limits: limits({ maxClients: 40, maxSessionsPerAddress: 10 }),
+      idleSessionExpiryMs: 300_000,
+    },
+  });
+  // A real device first: it publishes, then goes away cleanly; its session must outlive the flood.
+  const meter = await gw.client('udp4', '127.0.0.9');
+  await meter.connect({ clientId: 'meter', cleanSession: false });
+  await meter.publish({ topicName: 'power', qos: 1, data: '42' });
+  await meter.disconnect();
+
+  // 500 CONNECTs from one port, each a new client id, then from three more addresses.
+  const attackers = await Promise.all(
+    ['127.0.0.2', '127.0.0.3', '127.0.0.4', '127.0.0.5'].map((host) => gw.client('udp4', host)),
+  );
+  let refused = 0;
+  for (const [a, attacker] of attackers.entries()) {
+    for (let i = 0; i < (a === 0 ? 500 : 15); i++) {
+      const connack = await attacker.connect({ clientId: `x${a}-${i}`, cleanSession: false, duration: 0 });
+      if (connack.returnCode !== ReturnCode.ACCEPTED) refused++;
+    }
+  }
+  // New real devices still get in, from another address.
+  const fresh = await gw.client('udp4', '127.0.0.10');
+  assert.equal(
+    (await fresh.connect({ clientId: 'new-device', cleanSession: false })).returnCode,
+    ReturnCode.ACCEPTED,
+  );
+  const sessions = gw.gateway.sessions;
+  assert.ok(sessions.byClientId('meter'), 'the real device’s session was not evicted');
+  assert.equal(refused, 0, 'the flood only rotates through its own idle sessions');
+  for (const host of ['127.0.0.2', '127.0.0.3', '127.0.0.4', '127.0.0.5'])
+    assert.ok(sessions.countAt(host) <= 10, `${host} holds ${sessions.countAt(host)} sessions`);
+  assert.ok(sessions.size <= 40);
+  assert.ok(gw.gateway.stats.sessionsEvicted > 0);
+
+  await gw.restart();
+  assert.ok(gw.gateway.sessions.size <= 41);
+  gw.advance(301_000); // past the idle expiry: every flood session is forgotten, across the restart
+  const left = [...gw.gateway.sessions.all()].map((s) => s.clientId);
+  // new-device never did anything either; the real device that published keeps its 7-day session.
+  assert.deepEqual(left, ['meter']);
+});
+
+test('when a table holds only real devices, a newcomer is refused with CONNACK "congestion", counted', async (t) => {
+  const gw = await startGateway(t, {
+    config: { limits: limits({ maxClients: 3, maxSessionsPerAddress: 2 }) },
+  });
+  const codes: number[] = [];
+  const clients = [];
+  for (let i = 0; i < 3; i++) {
+    const c = await gw.client();
+    const { returnCode } = await c.connect({ clientId: `real-${i}`, cleanSession: false });
+    codes.push(returnCode);
+    if (returnCode === ReturnCode.ACCEPTED) await c.publish({ topicName: 'x', qos: 1, data: 'used' });
+    clients.push(c);
+  }
+  assert.deepEqual(codes, [0, 0, ReturnCode.CONGESTION], 'two per address');
+  const other = await gw.client('udp4', '127.0.0.2');
+  assert.equal((await other.connect({ clientId: 'real-2', cleanSession: false })).returnCode, 0);
+  await other.publish({ topicName: 'x', qos: 1, data: 'used' });
+  const third = await gw.client('udp4', '127.0.0.3');
+  assert.equal((await third.connect({ clientId: 'late' })).returnCode, ReturnCode.CONGESTION);
+  assert.deepEqual(gw.gateway.stats.connectsRefused, { address: 1, clients: 1 });
+});

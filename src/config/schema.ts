@@ -59,6 +59,8 @@ export const configSchema = z.strictObject({
     .int()
     .min(0)
     .default(7 * 86_400),
+  /** A session whose client never did anything but CONNECT is forgotten this soon once disconnected; 0: as others. */
+  idleSessionExpirySeconds: z.number().int().min(0).default(300),
   /** Client ids allowed to connect: exact ids or prefixes ending in '*'. Empty: everyone. */
   allowClients: z.array(z.string().min(1)).default([]),
   /**
@@ -110,6 +112,8 @@ export const configSchema = z.strictObject({
       maxSubscriptions: z.number().int().min(1).max(100_000).default(64),
       /** Distinct broker filters for all devices (5 per device at the default --max-clients). */
       maxBrokerSubscriptions: z.number().int().min(1).default(50_000),
+      /** Sessions per source IP: room for a forwarder's nodes, a small share of --max-clients. */
+      maxSessionsPerAddress: z.number().int().min(1).default(256),
     })
     .prefault({}),
   outbox: z

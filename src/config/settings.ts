@@ -273,6 +273,14 @@ export const settings: readonly Setting[] = [
     help: 'distinct broker subscriptions for all clients together; more get SUBACK "congestion"',
   },
   {
+    section: 'Limits',
+    path: 'limits.maxSessionsPerAddress',
+    flag: 'max-sessions-per-address',
+    kind: 'number',
+    arg: 'N',
+    help: 'sessions per source IP; a new one evicts its oldest idle disconnected session, else CONNACK "congestion"',
+  },
+  {
     section: 'General',
     path: 'logLevel',
     flag: 'log-level',
@@ -374,6 +382,14 @@ export const settings: readonly Setting[] = [
     kind: 'number',
     arg: 'S',
     help: 'forget a CleanSession=0 device session (subscriptions, queued messages) after this long without the device; 0: never',
+  },
+  {
+    section: 'Device side',
+    path: 'idleSessionExpirySeconds',
+    flag: 'idle-session-expiry',
+    kind: 'number',
+    arg: 'S',
+    help: 'the same for a session whose client never published, subscribed or registered; 0: as others',
   },
 ];
 

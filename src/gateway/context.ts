@@ -39,11 +39,15 @@ export interface GatewayLimits {
   maxSubscriptions?: number;
   /** Distinct filters the gateway subscribes at the broker for all devices; more get SUBACK "congestion". */
   maxBrokerSubscriptions?: number;
+  /** Sessions whose client last spoke from one IP address; a new one evicts or is refused past it. */
+  maxSessionsPerAddress?: number;
 }
 
 /** Defaults of the optional limits (the same as the config schema's). */
 export const DEFAULT_MAX_SUBSCRIPTIONS_PER_CLIENT = 64;
 export const DEFAULT_MAX_BROKER_SUBSCRIPTIONS = 50_000;
+export const DEFAULT_MAX_SESSIONS_PER_ADDRESS = 256;
+export const DEFAULT_IDLE_SESSION_EXPIRY_MS = 300_000;
 
 export interface DownlinkOptions extends DeliveryOptions {
   /** Keep QoS 0 messages for sleeping devices too (QoS 1/2 are always kept). */
@@ -60,6 +64,8 @@ export interface GatewayOptions {
   allowClients: readonly string[];
   /** A CleanSession=0 session disconnected or lost this long is forgotten (0: never). */
   sessionExpiryMs: number;
+  /** The same for a session whose client never did anything but CONNECT (default 5 minutes). */
+  idleSessionExpiryMs?: number;
 }
 
 /** The broker side of subscriptions (the uplink, wired in bridge.ts). */
@@ -104,5 +110,11 @@ export interface SessionRegistry {
   unbind(session: Session): void;
   /** Forgets the session and what hangs off it; `reason` labels the queued messages discarded. */
   remove(session: Session, reason?: DiscardReason): void;
+  /** Sessions that last spoke from this IP address. */
+  countAt(ip: string): number;
+  /** Keeps the eviction order in step after a state or idleness change. */
+  noteState(session: Session): void;
+  /** The oldest disconnected or lost session that never did anything (at this IP, if given). */
+  oldestIdleDetached(ip?: string): Session | undefined;
   all(): IterableIterator<Session>;
 }

@@ -11,7 +11,13 @@ import type { PredefinedTopics } from '../topics/predefined.js';
 import { systemClock, type Clock } from './clock.js';
 import type { DownlinkMessage, DownlinkStore } from '../store/downlink.js';
 import type { SessionSnapshot, SessionStore } from '../store/sessions.js';
-import type { BrokerSubscriptions, GatewayContext, GatewayOptions, MessageSink } from './context.js';
+import {
+  DEFAULT_IDLE_SESSION_EXPIRY_MS,
+  type BrokerSubscriptions,
+  type GatewayContext,
+  type GatewayOptions,
+  type MessageSink,
+} from './context.js';
 import { Delivery } from './delivery.js';
 import { handlePuback, handlePubcomp, handlePubrec, handleRegack } from './handlers/acks.js';
 import { handleConnect } from './handlers/connect.js';
@@ -63,6 +69,17 @@ export interface GatewayDeps {
   clock?: Clock;
   /** Told when a device's state changes (device presence, published by the bridge when configured). */
   onStateChange?: (session: Session, previous: SessionState) => void;
+}
+
+/** Packets that show a client doing more than connecting (see Session.idle). */
+const USES_A_SESSION = new Set<Packet['type']>(['PUBLISH', 'SUBSCRIBE', 'REGISTER']);
+
+/** How long a disconnected session is kept: shorter while its client never did anything. */
+function sessionExpiryFor(session: Session, config: GatewayOptions): number {
+  if (!session.idle) return config.sessionExpiryMs;
+  const idle = config.idleSessionExpiryMs ?? DEFAULT_IDLE_SESSION_EXPIRY_MS;
+  if (idle === 0) return config.sessionExpiryMs;
+  return config.sessionExpiryMs > 0 ? Math.min(idle, config.sessionExpiryMs) : idle;
 }
 
 /** How long a client may take over the CONNECT will flow before it is dropped. */
@@ -185,7 +202,10 @@ export class Gateway {
    * downlink timings. New limits apply to new sessions; existing topic tables keep their size.
    */
   reconfigure(
-    changes: Pick<GatewayConfig, 'predefined' | 'allowClients' | 'limits' | 'downlink' | 'sessionExpiryMs'>,
+    changes: Pick<
+      GatewayConfig,
+      'predefined' | 'allowClients' | 'limits' | 'downlink' | 'sessionExpiryMs' | 'idleSessionExpiryMs'
+    >,
   ): void {
     Object.assign(this.config.downlink, changes.downlink); // the delivery engine holds this object
     this.config = { ...this.config, ...changes, downlink: this.config.downlink };
@@ -251,6 +271,7 @@ export class Gateway {
     }
     try {
       this.dispatch(peer, session, packet, buf.length);
+      if (session?.idle && USES_A_SESSION.has(packet.type) && session.isConnected) this.markUsed(session);
     } catch (err) {
       // A bug in one handler must not take the gateway (and every other sensor) down.
       this.stats.handlerErrors++;
@@ -259,6 +280,13 @@ export class Gateway {
         'handler failed; packet dropped',
       );
     }
+  }
+
+  /** The client did something real: its session gets the normal expiry and is not evicted for room. */
+  private markUsed(session: Session): void {
+    session.idle = false;
+    this.sessions.noteState(session);
+    if (!session.cleanSession) this.persist(session);
   }
 
   private dispatch(peer: Peer, session: Session | undefined, packet: Packet, length: number): void {
@@ -369,14 +397,15 @@ export class Gateway {
       case 'asleep':
         entry.deadline = now + Session.graceMs(session.sleepMs);
         break;
-      default:
-        // Disconnected or lost: a kept (CleanSession=0) session is forgotten after the expiry.
-        entry.deadline =
-          !session.cleanSession && this.config.sessionExpiryMs > 0
-            ? now + this.config.sessionExpiryMs
-            : Infinity;
+      default: {
+        // Disconnected or lost: a kept (CleanSession=0) session is forgotten after the expiry; one
+        // whose client never did anything after the short idle expiry (CONNECT floods).
+        const expiry = sessionExpiryFor(session, this.config);
+        entry.deadline = !session.cleanSession && expiry > 0 ? now + expiry : Infinity;
+      }
     }
     this.wheel.schedule(entry);
+    this.sessions.noteState(session);
     if (state === 'asleep' || state === 'disconnected' || state === 'lost') this.delivery.suspend(session);
   }
 
@@ -500,6 +529,8 @@ export class Gateway {
       asleep: session.state === 'asleep' || session.state === 'awake',
       sleepMs: session.sleepMs,
       keepAliveMs: session.keepAliveMs,
+      address: session.peer.address || undefined,
+      idle: session.idle || undefined,
     });
     session.persisted = true;
   }
@@ -537,13 +568,15 @@ export class Gateway {
     // No address until the device speaks again; the placeholder is never sent to.
     const peer: Peer = {
       socket: this.sockets[0]!,
-      address: '',
+      // Where it last spoke from: only for the per-address bound, never sent to while unbound.
+      address: snapshot.address ?? '',
       port: 0,
       key: `restored|${snapshot.clientId}`,
     };
     const session = this.sessions.create(snapshot.clientId, peer);
     this.sessions.unbind(session);
     session.cleanSession = false;
+    session.idle = snapshot.idle === true;
     session.keepAliveMs = snapshot.keepAliveMs;
     session.sleepMs = snapshot.sleepMs;
     if (snapshot.will)

@@ -55,6 +55,11 @@ export class Session {
   lastQos1: { msgId: number; topicId: number; committed: boolean } | undefined;
   /** Liveness supervision: keep-alive while active, sleep duration while asleep. */
   readonly supervision: WheelEntry;
+  /**
+   * The client has done nothing but CONNECT (no PUBLISH, SUBSCRIBE or REGISTER): such a session, once
+   * disconnected, expires after the short idle expiry and is the first to make room for a new one.
+   */
+  idle = true;
   /** A snapshot of this session is in the session store. */
   persisted = false;
   lastSeenWall = 0;

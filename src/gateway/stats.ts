@@ -43,6 +43,10 @@ export class GatewayStats {
   };
   /** SUBSCRIBEs refused with "congestion": the device's own bound, or the gateway's broker filters. */
   readonly subscriptionsRefused = { client: 0, gateway: 0 };
+  /** CONNECTs refused with "congestion": the per-address bound or --max-clients, nothing to evict. */
+  readonly connectsRefused = { address: 0, clients: 0 };
+  /** Idle disconnected sessions removed to make room for a new client. */
+  sessionsEvicted = 0;
   /** Gateway-initiated messages resent after T_retry. */
   downlinkRetransmissions = 0;
   connects = 0;

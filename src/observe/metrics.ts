@@ -202,6 +202,18 @@ function defineSessionMetrics(metric: Mirror<Snapshot>): void {
     (s) => ({ ...s.gateway.downlinkDiscarded }),
   );
   metric.labeledCounter(
+    'mqttsn_connects_refused_total',
+    'CONNECTs answered CONNACK "congestion" for want of room, by bound: address ' +
+      '(--max-sessions-per-address) or clients (--max-clients), with no idle session to evict.',
+    'limit',
+    (s) => ({ ...s.gateway.connectsRefused }),
+  );
+  metric.counter(
+    'mqttsn_sessions_evicted_total',
+    'Disconnected sessions whose client never did anything but CONNECT, removed to make room.',
+    (s) => s.gateway.sessionsEvicted,
+  );
+  metric.labeledCounter(
     'mqttsn_subscriptions_refused_total',
     'SUBSCRIBEs answered SUBACK "congestion", by bound: client (--max-subscriptions) or gateway ' +
       '(--max-broker-subscriptions).',

@@ -22,7 +22,7 @@ export interface GatewayFixture {
   broker?: AedesHandle;
   /** Filters the gateway asked the broker side to subscribe / unsubscribe, in order. */
   brokerCalls: string[];
-  client(family?: 'udp4' | 'udp6'): Promise<MqttSnTestClient>;
+  client(family?: 'udp4' | 'udp6', bindHost?: string): Promise<MqttSnTestClient>;
   /** Everything the outbox holds, in order. */
   stored(): Promise<OutboxEntry[]>;
   /** Lets the manual clock run `ms` and fires what is due. */
@@ -152,9 +152,9 @@ export async function startGateway(t: TestContext, options: FixtureOptions = {})
     },
     broker,
     brokerCalls,
-    async client(family = 'udp4') {
+    async client(family = 'udp4', bindHost) {
       const address = gateway.addresses().find((a) => (a.family === 'IPv6') === (family === 'udp6'))!;
-      const c = await MqttSnTestClient.create({ gatewayPort: address.port, family });
+      const c = await MqttSnTestClient.create({ gatewayPort: address.port, family, bindHost });
       clients.push(c);
       return c;
     },

@@ -1,7 +1,7 @@
 import { PROTOCOL_ID, ReturnCode } from '../../codec/constants.js';
 import type { ConnectPacket } from '../../codec/types.js';
 import { clientIdProblem } from '../../topics/names.js';
-import type { GatewayContext } from '../context.js';
+import { DEFAULT_MAX_SESSIONS_PER_ADDRESS, type GatewayContext } from '../context.js';
 import { describePeer, type Peer } from '../peer.js';
 import { sendConnack } from '../replies.js';
 import type { Session } from '../session.js';
@@ -42,16 +42,14 @@ export function handleConnect(
   let session = ctx.sessions.byClientId(packet.clientId);
   if (atPeer && atPeer !== session) {
     // Another client id now speaks from this address: the old one is unreachable here. Its keep-alive
-    // supervision still runs, so its will is published if it never comes back.
+    // supervision still runs, so its will is published if it never comes back; without keep-alive
+    // nothing would ever end it (a CONNECT flood from one port), so it is lost now.
+    if (atPeer.isConnected && atPeer.keepAliveMs === 0)
+      ctx.lose(atPeer, 'another client id connected from its address');
     ctx.sessions.unbind(atPeer);
   }
   if (!session) {
-    if (ctx.sessions.size >= ctx.options.limits.maxClients) {
-      ctx.warn.warn(
-        'connect-max-clients',
-        { ...context, maxClients: ctx.options.limits.maxClients },
-        'CONNECT refused: client limit reached',
-      );
+    if (!makeRoom(ctx, peer, context)) {
       sendConnack(ctx, peer, ReturnCode.CONGESTION);
       return;
     }
@@ -116,6 +114,54 @@ export function completeConnect(ctx: GatewayContext, session: Session): void {
   ctx.send(session.peer, { type: 'CONNACK', returnCode: ReturnCode.ACCEPTED });
   // Whatever waited while it was away or asleep goes now (paho#122).
   ctx.delivery.pump(session);
+}
+
+/**
+ * Room for one more session, within the bound per IP address (`--max-sessions-per-address`) and the
+ * table's (`--max-clients`). A full bound evicts its oldest disconnected session whose client never
+ * did anything but CONNECT; a real device's session (one that published, subscribed or registered)
+ * is never evicted for a newcomer — then the newcomer is refused.
+ */
+function makeRoom(ctx: GatewayContext, peer: Peer, context: Record<string, unknown>): boolean {
+  const limits = ctx.options.limits;
+  const perAddress = limits.maxSessionsPerAddress ?? DEFAULT_MAX_SESSIONS_PER_ADDRESS;
+  if (ctx.sessions.countAt(peer.address) >= perAddress) {
+    const victim = ctx.sessions.oldestIdleDetached(peer.address);
+    if (!victim) {
+      ctx.stats.connectsRefused.address++;
+      ctx.warn.warn(
+        `connect-max-per-address|${peer.address}`,
+        { ...context, maxSessionsPerAddress: perAddress },
+        'CONNECT refused: session limit per address reached',
+      );
+      return false;
+    }
+    evict(ctx, victim, context);
+  }
+  if (ctx.sessions.size >= limits.maxClients) {
+    const victim = ctx.sessions.oldestIdleDetached();
+    if (!victim) {
+      ctx.stats.connectsRefused.clients++;
+      ctx.warn.warn(
+        'connect-max-clients',
+        { ...context, maxClients: limits.maxClients },
+        'CONNECT refused: client limit reached',
+      );
+      return false;
+    }
+    evict(ctx, victim, context);
+  }
+  return true;
+}
+
+function evict(ctx: GatewayContext, victim: Session, context: Record<string, unknown>): void {
+  ctx.stats.sessionsEvicted++;
+  ctx.warn.warn(
+    'session-evicted',
+    { ...context, evicted: victim.clientId, evictedAddress: victim.peer.address },
+    'idle disconnected session evicted to make room',
+  );
+  ctx.sessions.remove(victim, 'evicted');
 }
 
 /** Exact ids, or prefixes written with a trailing '*'. An empty list allows everyone. */

@@ -255,13 +255,22 @@ const LIVE_SETTINGS = new Set<keyof Config>([
   'logLevel',
   'deviceSessionExpirySeconds',
   'idleSessionExpirySeconds',
+  'allowQosMinusOne',
+  'takeoverProbeMs',
 ]);
 
 function liveGatewaySettings(
   config: Config,
 ): Pick<
   GatewayConfig,
-  'predefined' | 'allowClients' | 'limits' | 'downlink' | 'sessionExpiryMs' | 'idleSessionExpiryMs'
+  | 'predefined'
+  | 'allowClients'
+  | 'limits'
+  | 'downlink'
+  | 'sessionExpiryMs'
+  | 'idleSessionExpiryMs'
+  | 'allowQosMinusOne'
+  | 'takeoverProbeMs'
 > {
   return {
     predefined: buildPredefined(
@@ -270,6 +279,8 @@ function liveGatewaySettings(
     allowClients: config.allowClients,
     sessionExpiryMs: config.deviceSessionExpirySeconds * 1000,
     idleSessionExpiryMs: config.idleSessionExpirySeconds * 1000,
+    allowQosMinusOne: config.allowQosMinusOne,
+    takeoverProbeMs: config.takeoverProbeMs,
     limits: config.limits,
     downlink: {
       retryMs: config.downlink.retrySeconds * 1000,

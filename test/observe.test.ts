@@ -214,6 +214,7 @@ describe('observe server with a real outbox', () => {
     }
     const ours = [...described].filter((name) => name.startsWith('mqttsn_')).sort();
     assert.deepEqual(ours, [
+      'mqttsn_allow_list_refused_total',
       'mqttsn_build_info',
       'mqttsn_connects_refused_total',
       'mqttsn_datagrams_received_total',
@@ -241,6 +242,7 @@ describe('observe server with a real outbox', () => {
       'mqttsn_publishes_refused_total',
       'mqttsn_replay_rate_messages_per_second',
       'mqttsn_send_errors_total',
+      'mqttsn_session_takeovers_refused_total',
       'mqttsn_sessions_evicted_total',
       'mqttsn_sessions_expired_total',
       'mqttsn_sessions_lost_total',

@@ -316,3 +316,183 @@ test('when a table holds only real devices, a newcomer is refused with CONNACK "
   assert.equal((await third.connect({ clientId: 'late' })).returnCode, ReturnCode.CONGESTION);
   assert.deepEqual(gw.gateway.stats.connectsRefused, { address: 1, clients: 1 });
 });
+
+// --- Issue 8 §5: stolen sessions and the allow-list ----------------------------------------
+
+const connectPacket = (clientId: string, cleanSession = false): Packet => ({
+  type: 'CONNECT',
+  will: false,
+  cleanSession,
+  protocolId: 1,
+  duration: 60,
+  clientId,
+});
+
+test('a CONNECT with a live device’s id from another address is refused with "congestion" once the old address answers; others are served meanwhile', async (t) => {
+  const gw = await startGateway(t, { broker: true });
+  const victim = await gw.client('udp4', '127.0.0.2');
+  await victim.connect({ clientId: 'valve', cleanSession: false });
+  await subscribe(victim, 'cmd', 1);
+  const bystander = await gw.client('udp4', '127.0.0.4');
+  await bystander.connect({ clientId: 'meter' });
+  const topicId = await bystander.register('power');
+
+  const thief = await gw.client('udp4', '127.0.0.3');
+  await thief.send(connectPacket('valve'));
+  await victim.next('PINGREQ'); // the probe
+  // The probe waits for the victim without holding anyone else up.
+  const ack = await bystander.publish({ topicId, qos: 1, data: '1 kW' });
+  assert.equal(ack?.type === 'PUBACK' && ack.returnCode, ReturnCode.ACCEPTED);
+  await thief.send(connectPacket('valve')); // a retransmission: the running probe decides
+  await victim.send({ type: 'PINGRESP' });
+  assert.equal((await thief.next('CONNACK')).returnCode, ReturnCode.CONGESTION);
+  await thief.expectNothing(100, 'CONNACK');
+  assert.equal(gw.gateway.stats.takeoversRefused, 1);
+
+  await publishTo(gw.broker!.url, 'mqttsn/valve/cmd', 'open-valve', { qos: 1 });
+  assert.equal(text((await receive(victim)).data), 'open-valve', 'the command went to the device');
+  await thief.expectNothing(200, 'PUBLISH');
+  assert.equal(gw.gateway.sessions.byClientId('valve')!.peer.address, '127.0.0.2');
+});
+
+test('NAT rebinding still works: when the old address is silent the session and its queue move', async (t) => {
+  const gw = await startGateway(t, { broker: true, config: { takeoverProbeMs: 1000 } });
+  const before = await gw.client('udp4', '127.0.0.2');
+  await before.connect({ clientId: 'roamer', cleanSession: false });
+  await subscribe(before, 'cmd', 1);
+  await publishTo(gw.broker!.url, 'mqttsn/roamer/cmd', 'first', { qos: 1 });
+  await before.next('PUBLISH'); // not acknowledged: the NAT mapping changed under it
+  const after = await gw.client('udp4', '127.0.0.5');
+  await after.send(connectPacket('roamer'));
+  await before.next('PINGREQ');
+  gw.advance(900);
+  await after.expectNothing(100, 'CONNACK');
+  gw.advance(200);
+  assert.equal((await after.next('CONNACK')).returnCode, ReturnCode.ACCEPTED);
+  assert.equal(text((await receive(after)).data), 'first');
+  assert.equal(gw.gateway.stats.takeoversRefused, 0);
+});
+
+test('a PINGREQ with a sleeping device’s id from another address gets nothing while the device answers; a silent one moves', async (t) => {
+  const gw = await startGateway(t, { broker: true });
+  const sleeper = await gw.client('udp4', '127.0.0.2');
+  await sleeper.connect({ clientId: 'lock', cleanSession: false });
+  await subscribe(sleeper, 'cmd', 1);
+  await sleeper.disconnect(300);
+  await publishTo(gw.broker!.url, 'mqttsn/lock/cmd', 'unlock', { qos: 1 });
+  await waitUntil(() => gw.gateway.sessions.byClientId('lock')!.outgoing.length === 1);
+
+  const thief = await gw.client('udp4', '127.0.0.3');
+  await thief.send({ type: 'PINGREQ', clientId: 'lock' });
+  await sleeper.next('PINGREQ');
+  await sleeper.send({ type: 'PINGRESP' });
+  await thief.expectNothing(300);
+  assert.equal(gw.gateway.stats.takeoversRefused, 1);
+  assert.equal(gw.gateway.sessions.byClientId('lock')!.state, 'asleep');
+  assert.equal(gw.gateway.sessions.byClientId('lock')!.outgoing.length, 1);
+
+  // The device itself wakes and gets its buffer.
+  await sleeper.send({ type: 'PINGREQ', clientId: 'lock' });
+  assert.equal(text((await receive(sleeper)).data), 'unlock');
+  await sleeper.next('PINGRESP');
+
+  // Asleep again, then it wakes from a new address while the old one is silent: the buffer follows.
+  await publishTo(gw.broker!.url, 'mqttsn/lock/cmd', 'lock again', { qos: 1 });
+  await waitUntil(() => gw.gateway.sessions.byClientId('lock')!.outgoing.length === 1);
+  const moved = await gw.client('udp4', '127.0.0.6');
+  await moved.send({ type: 'PINGREQ', clientId: 'lock' });
+  await sleeper.next('PINGREQ');
+  gw.advance(2_000);
+  assert.equal(text((await receive(moved)).data), 'lock again');
+  await moved.next('PINGRESP');
+});
+
+test('takeover probes are bounded: past --max-takeover-probes a takeover gets "congestion" at once', async (t) => {
+  const gw = await startGateway(t, { config: { limits: limits({ maxTakeoverProbes: 2 }) } });
+  const owners: MqttSnTestClient[] = [];
+  for (let i = 0; i < 3; i++) {
+    const c = await gw.client('udp4', '127.0.0.2');
+    await c.connect({ clientId: `dev-${i}` });
+    owners.push(c);
+  }
+  const thief = await gw.client('udp4', '127.0.0.3');
+  for (let i = 0; i < 3; i++) await thief.send(connectPacket(`dev-${i}`));
+  assert.equal((await thief.next('CONNACK')).returnCode, ReturnCode.CONGESTION);
+  assert.equal(gw.gateway.stats.takeoverProbesFull, 1);
+  await owners[0]!.next('PINGREQ');
+  await owners[1]!.next('PINGREQ');
+  await owners[2]!.expectNothing(100, 'PINGREQ');
+});
+
+test('the allow-list binds ids to addresses (id@CIDR, IPv4 and IPv6); QoS -1 needs an address rule', async (t) => {
+  const gw = await startGateway(t, {
+    listen: [
+      { host: '127.0.0.1', port: 0 },
+      { host: '::1', port: 0 },
+    ],
+    config: {
+      allowClients: ['valve@127.0.0.2', 'sensor-*@127.0.0.0/30', 'v6@::1/128', '*@127.0.0.8/29'],
+      allowQosMinusOne: ['127.0.0.20/32'],
+    },
+  });
+  const attempt = async (
+    clientId: string,
+    host: string,
+    family: 'udp4' | 'udp6' = 'udp4',
+  ): Promise<number> => {
+    const c = await gw.client(family, host);
+    return (await c.connect({ clientId })).returnCode;
+  };
+  const OK = ReturnCode.ACCEPTED;
+  const NO = ReturnCode.NOT_SUPPORTED;
+  assert.deepEqual(
+    [
+      await attempt('valve', '127.0.0.2'),
+      await attempt('valve', '127.0.0.3'),
+      await attempt('sensor-1', '127.0.0.3'),
+      await attempt('sensor-1', '127.0.0.4'),
+      await attempt('v6', '::1', 'udp6'),
+      await attempt('v6', '127.0.0.1'),
+      await attempt('anyone', '127.0.0.9'),
+      await attempt('anyone', '127.0.0.1'),
+    ],
+    [OK, NO, OK, NO, OK, NO, OK, NO],
+  );
+  assert.equal(gw.gateway.stats.notAllowed, 4);
+
+  for (const host of ['127.0.0.1', '127.0.0.9', '127.0.0.20', '127.0.0.21']) {
+    const c = await gw.client('udp4', host);
+    await c.publish({ topicId: 5, topicIdType: 'predefined', qos: -1, data: `from ${host}` });
+  }
+  await waitUntil(async () => (await gw.stored()).length === 2);
+  assert.deepEqual(
+    (await gw.stored()).map((e) => text(e.payload)),
+    ['from 127.0.0.9', 'from 127.0.0.20'],
+  );
+  assert.equal(gw.gateway.stats.qosMinusOneNotAllowed, 2);
+});
+
+test('allow-list entries and QoS -1 ranges are checked when the configuration is loaded', async () => {
+  const { loadConfig } = await import('../src/config/load.js');
+  const ok = await loadConfig({
+    argv: [
+      '--allow-client',
+      'pump@10.0.0.0/8',
+      '--allow-client',
+      '*@fd00::/64',
+      '--allow-qos-minus-one',
+      '10.1.2.3',
+    ],
+    env: {},
+  });
+  assert.deepEqual(ok.allowClients, ['pump@10.0.0.0/8', '*@fd00::/64']);
+  await assert.rejects(loadConfig({ argv: ['--allow-client', 'pump@10.0.0.300'], env: {} }), /allowClients/);
+  await assert.rejects(
+    loadConfig({ argv: ['--allow-client', 'pump@10.0.0.0/33'], env: {} }),
+    /prefix length/,
+  );
+  await assert.rejects(
+    loadConfig({ argv: ['--allow-qos-minus-one', 'anywhere'], env: {} }),
+    /allowQosMinusOne/,
+  );
+});

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { DEFAULT_NAMESPACE, namespaceProblem } from '../topics/namespace.js';
+import { allowEntryProblem, rangeProblem } from '../gateway/allow-list.js';
 
 /**
  * Every setting, its default and what it accepts. The single source for the config file, the
@@ -62,7 +63,32 @@ export const configSchema = z.strictObject({
   /** A session whose client never did anything but CONNECT is forgotten this soon once disconnected; 0: as others. */
   idleSessionExpirySeconds: z.number().int().min(0).default(300),
   /** Client ids allowed to connect: exact ids or prefixes ending in '*'. Empty: everyone. */
-  allowClients: z.array(z.string().min(1)).default([]),
+  allowClients: z
+    .array(
+      z
+        .string()
+        .min(1)
+        .superRefine((entry, ctx) => {
+          const problem = allowEntryProblem(entry);
+          if (problem)
+            ctx.addIssue({
+              code: 'custom',
+              message: `expected ID, PREFIX* or *, optionally @CIDR: ${problem}`,
+            });
+        }),
+    )
+    .default([]),
+  /** With an allow-list: address ranges QoS −1 senders (no CONNECT) may publish from. */
+  allowQosMinusOne: z
+    .array(
+      z.string().superRefine((range, ctx) => {
+        const problem = rangeProblem(range);
+        if (problem) ctx.addIssue({ code: 'custom', message: problem });
+      }),
+    )
+    .default([]),
+  /** How long a session's old address may take to answer PINGREQ before a new address takes it over. */
+  takeoverProbeMs: z.number().int().min(50).max(60_000).default(1500),
   /**
    * Device presence published to the broker (retained, through the outbox): a topic template with
    * {clientId}, e.g. "mqttsn/{clientId}/$presence". Off when absent.
@@ -114,6 +140,8 @@ export const configSchema = z.strictObject({
       maxBrokerSubscriptions: z.number().int().min(1).default(50_000),
       /** Sessions per source IP: room for a forwarder's nodes, a small share of --max-clients. */
       maxSessionsPerAddress: z.number().int().min(1).default(256),
+      /** Takeover probes waiting at once; more takeovers get CONNACK "congestion" until one ends. */
+      maxTakeoverProbes: z.number().int().min(1).default(64),
     })
     .prefault({}),
   outbox: z

@@ -7,6 +7,7 @@ import type { RateLimitedWarn } from '../observe/rate-limit.js';
 import type { Clock } from './clock.js';
 import type { Delivery, DeliveryOptions } from './delivery.js';
 import type { Peer } from './peer.js';
+import type { TakeoverProbes } from './probes.js';
 import type { Session, SessionState } from './session.js';
 import type { DiscardReason, GatewayStats } from './stats.js';
 import type { SubscriptionIndex } from './subscriptions.js';
@@ -41,6 +42,8 @@ export interface GatewayLimits {
   maxBrokerSubscriptions?: number;
   /** Sessions whose client last spoke from one IP address; a new one evicts or is refused past it. */
   maxSessionsPerAddress?: number;
+  /** Takeover probes waiting at once (see TakeoverProbes). */
+  maxTakeoverProbes?: number;
 }
 
 /** Defaults of the optional limits (the same as the config schema's). */
@@ -48,6 +51,8 @@ export const DEFAULT_MAX_SUBSCRIPTIONS_PER_CLIENT = 64;
 export const DEFAULT_MAX_BROKER_SUBSCRIPTIONS = 50_000;
 export const DEFAULT_MAX_SESSIONS_PER_ADDRESS = 256;
 export const DEFAULT_IDLE_SESSION_EXPIRY_MS = 300_000;
+export const DEFAULT_TAKEOVER_PROBE_MS = 1500;
+export const DEFAULT_MAX_TAKEOVER_PROBES = 64;
 
 export interface DownlinkOptions extends DeliveryOptions {
   /** Keep QoS 0 messages for sleeping devices too (QoS 1/2 are always kept). */
@@ -62,6 +67,10 @@ export interface GatewayOptions {
   downlink: DownlinkOptions;
   /** Client ids allowed to CONNECT: exact ids, or prefixes ending in '*'. Empty: everyone. */
   allowClients: readonly string[];
+  /** CIDR ranges QoS −1 senders without a session may publish from when an allow-list is set. */
+  allowQosMinusOne?: readonly string[];
+  /** How long the old address of a session may take to answer the takeover probe (default 1500). */
+  takeoverProbeMs?: number;
   /** A CleanSession=0 session disconnected or lost this long is forgotten (0: never). */
   sessionExpiryMs: number;
   /** The same for a session whose client never did anything but CONNECT (default 5 minutes). */
@@ -88,6 +97,8 @@ export interface GatewayContext {
   readonly sessions: SessionRegistry;
   readonly subscriptions: SubscriptionIndex;
   readonly delivery: Delivery;
+  /** Asks a session's old address before it moves to a new one (stolen sessions). */
+  readonly probes: TakeoverProbes;
   readonly broker: BrokerSubscriptions;
   send(peer: Peer, packet: Packet): void;
   /** Saves a CleanSession=0 session (subscriptions, will, sleep) so it survives a restart. */

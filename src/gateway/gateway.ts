@@ -13,6 +13,8 @@ import type { DownlinkMessage, DownlinkStore } from '../store/downlink.js';
 import type { SessionSnapshot, SessionStore } from '../store/sessions.js';
 import {
   DEFAULT_IDLE_SESSION_EXPIRY_MS,
+  DEFAULT_MAX_TAKEOVER_PROBES,
+  DEFAULT_TAKEOVER_PROBE_MS,
   type BrokerSubscriptions,
   type GatewayContext,
   type GatewayOptions,
@@ -32,6 +34,7 @@ import { handleWillMsgUpd, handleWillTopicUpd } from './handlers/willupdate.js';
 import { handleWillMsg } from './handlers/willmsg.js';
 import { handleWillTopic } from './handlers/willtopic.js';
 import { describePeer, peerKey, type Peer } from './peer.js';
+import { TakeoverProbes } from './probes.js';
 import { Sessions } from './registry.js';
 import { Session, type SessionState } from './session.js';
 import { GatewayStats, type DiscardReason } from './stats.js';
@@ -94,6 +97,7 @@ export class Gateway {
   readonly sessions: Sessions;
   readonly subscriptions: SubscriptionIndex;
   private readonly delivery: Delivery;
+  private readonly probes: TakeoverProbes;
   private readonly log: Logger;
   private readonly clock: Clock;
   private readonly sockets: Socket[] = [];
@@ -156,6 +160,9 @@ export class Gateway {
       get delivery() {
         return gateway.delivery;
       },
+      get probes() {
+        return gateway.probes;
+      },
       broker: deps.broker,
       send: (peer, packet) => this.send(peer, packet),
       persist: (session) => this.persist(session),
@@ -163,6 +170,15 @@ export class Gateway {
       lose: (session, reason) => this.lose(session, reason),
     };
     this.delivery = new Delivery(this.ctx, deps.downlinkStore, this.wheel, config.downlink);
+    this.probes = new TakeoverProbes(
+      this.wheel,
+      clock,
+      (peer, packet) => this.send(peer, packet),
+      () => ({
+        timeoutMs: this.config.takeoverProbeMs ?? DEFAULT_TAKEOVER_PROBE_MS,
+        maxInFlight: this.config.limits.maxTakeoverProbes ?? DEFAULT_MAX_TAKEOVER_PROBES,
+      }),
+    );
   }
 
   /** Binds every listen address; resolves once datagrams are accepted. */
@@ -204,7 +220,14 @@ export class Gateway {
   reconfigure(
     changes: Pick<
       GatewayConfig,
-      'predefined' | 'allowClients' | 'limits' | 'downlink' | 'sessionExpiryMs' | 'idleSessionExpiryMs'
+      | 'predefined'
+      | 'allowClients'
+      | 'limits'
+      | 'downlink'
+      | 'sessionExpiryMs'
+      | 'idleSessionExpiryMs'
+      | 'allowQosMinusOne'
+      | 'takeoverProbeMs'
     >,
   ): void {
     Object.assign(this.config.downlink, changes.downlink); // the delivery engine holds this object
@@ -322,6 +345,10 @@ export class Gateway {
         return handlePubrec(ctx, peer, session, packet);
       case 'PUBCOMP':
         return handlePubcomp(ctx, peer, session, packet);
+      case 'PINGRESP':
+        // The answer to a takeover probe (see TakeoverProbes); otherwise unexpected.
+        if (!this.probes.onPingresp(peer)) this.stats.unexpected++;
+        return;
       case 'WILLTOPICUPD':
         return handleWillTopicUpd(ctx, peer, session, packet);
       case 'WILLMSGUPD':
@@ -536,6 +563,7 @@ export class Gateway {
   }
 
   private onSessionRemoved(session: Session, reason: DiscardReason): void {
+    this.probes.forget(session);
     this.subscriptions.removeAll(session);
     this.delivery.discard(session, reason);
     if (session.persisted) this.deps.sessionStore.delete(session.clientId);

@@ -47,6 +47,14 @@ export class GatewayStats {
   readonly connectsRefused = { address: 0, clients: 0 };
   /** Idle disconnected sessions removed to make room for a new client. */
   sessionsEvicted = 0;
+  /** CONNECT / PINGREQ for a session alive at another address (it answered the probe): refused. */
+  takeoversRefused = 0;
+  /** Takeovers refused because --max-takeover-probes probes were already waiting. */
+  takeoverProbesFull = 0;
+  /** CONNECTs and wake-ups the allow-list refused (id, or id from that address). */
+  notAllowed = 0;
+  /** QoS −1 PUBLISHes dropped: an allow-list is set and the sender's address has no rule. */
+  qosMinusOneNotAllowed = 0;
   /** Gateway-initiated messages resent after T_retry. */
   downlinkRetransmissions = 0;
   connects = 0;

@@ -214,6 +214,20 @@ function defineSessionMetrics(metric: Mirror<Snapshot>): void {
     (s) => s.gateway.sessionsEvicted,
   );
   metric.labeledCounter(
+    'mqttsn_session_takeovers_refused_total',
+    'CONNECT / PINGREQ for a session present at another address, refused: alive (its old address ' +
+      'answered PINGREQ) or probes_full (--max-takeover-probes probes already waiting).',
+    'reason',
+    (s) => ({ alive: s.gateway.takeoversRefused, probes_full: s.gateway.takeoverProbesFull }),
+  );
+  metric.labeledCounter(
+    'mqttsn_allow_list_refused_total',
+    'Refused by the allow-list: connect (CONNECT or wake-up, id or id from that address) or ' +
+      'qos_minus_one (QoS -1 PUBLISH from an address without a rule, dropped).',
+    'kind',
+    (s) => ({ connect: s.gateway.notAllowed, qos_minus_one: s.gateway.qosMinusOneNotAllowed }),
+  );
+  metric.labeledCounter(
     'mqttsn_subscriptions_refused_total',
     'SUBSCRIBEs answered SUBACK "congestion", by bound: client (--max-subscriptions) or gateway ' +
       '(--max-broker-subscriptions).',

@@ -3,7 +3,9 @@ import type { ConnectPacket } from '../../codec/types.js';
 import { clientIdProblem } from '../../topics/names.js';
 import { DEFAULT_MAX_SESSIONS_PER_ADDRESS, type GatewayContext } from '../context.js';
 import { describePeer, type Peer } from '../peer.js';
+import { allowListOf } from '../allow-list.js';
 import { sendConnack } from '../replies.js';
+import { guardTakeover } from '../takeover.js';
 import type { Session } from '../session.js';
 
 /**
@@ -15,6 +17,8 @@ export function handleConnect(
   peer: Peer,
   atPeer: Session | undefined,
   packet: ConnectPacket,
+  /** The session's old address was probed and stayed silent: move it without asking again. */
+  probed = false,
 ): void {
   const context = { clientId: packet.clientId, address: describePeer(peer) };
   if (packet.protocolId !== PROTOCOL_ID) {
@@ -33,13 +37,31 @@ export function handleConnect(
     return;
   }
 
-  if (!isAllowed(ctx.options.allowClients, packet.clientId)) {
-    ctx.warn.warn('connect-not-allowed', context, 'CONNECT refused: client id not in the allow-list');
+  if (!allowListOf(ctx).allows(packet.clientId, peer.address)) {
+    ctx.stats.notAllowed++;
+    ctx.warn.warn(
+      'connect-not-allowed',
+      context,
+      'CONNECT refused: client id not in the allow-list (for this address)',
+    );
     sendConnack(ctx, peer, ReturnCode.NOT_SUPPORTED);
     return;
   }
 
   let session = ctx.sessions.byClientId(packet.clientId);
+  if (
+    session &&
+    !probed &&
+    guardTakeover(
+      ctx,
+      session,
+      peer,
+      'CONNECT',
+      () => handleConnect(ctx, peer, ctx.sessions.byPeer(peer.key), packet, true),
+      () => sendConnack(ctx, peer, ReturnCode.CONGESTION),
+    )
+  )
+    return;
   if (atPeer && atPeer !== session) {
     // Another client id now speaks from this address: the old one is unreachable here. Its keep-alive
     // supervision still runs, so its will is published if it never comes back; without keep-alive
@@ -162,12 +184,4 @@ function evict(ctx: GatewayContext, victim: Session, context: Record<string, unk
     'idle disconnected session evicted to make room',
   );
   ctx.sessions.remove(victim, 'evicted');
-}
-
-/** Exact ids, or prefixes written with a trailing '*'. An empty list allows everyone. */
-export function isAllowed(allowList: readonly string[], clientId: string): boolean {
-  if (allowList.length === 0) return true;
-  return allowList.some((entry) =>
-    entry.endsWith('*') ? clientId.startsWith(entry.slice(0, -1)) : entry === clientId,
-  );
 }

@@ -1,6 +1,8 @@
 import type { PingReqPacket } from '../../codec/types.js';
 import type { GatewayContext } from '../context.js';
-import type { Peer } from '../peer.js';
+import { allowListOf } from '../allow-list.js';
+import { describePeer, type Peer } from '../peer.js';
+import { guardTakeover } from '../takeover.js';
 import { sendNotConnected } from '../replies.js';
 import type { Session } from '../session.js';
 
@@ -15,11 +17,28 @@ export function handlePingreq(
   peer: Peer,
   atPeer: Session | undefined,
   packet: PingReqPacket,
+  /** The sleeper's old address was probed and stayed silent: move it without asking again. */
+  probed = false,
 ): void {
   if (packet.clientId !== undefined) {
     const sleeper = ctx.sessions.byClientId(packet.clientId);
     if (sleeper && (sleeper.state === 'asleep' || sleeper.state === 'awake')) {
-      if (sleeper !== atPeer) ctx.sessions.rebind(sleeper, peer);
+      if (sleeper !== atPeer) {
+        if (!allowListOf(ctx).allows(sleeper.clientId, peer.address)) {
+          ctx.stats.notAllowed++;
+          ctx.warn.warn(
+            'pingreq-not-allowed',
+            { clientId: sleeper.clientId, address: describePeer(peer) },
+            'PINGREQ waking a session from an address the allow-list does not give it: ignored',
+          );
+          return;
+        }
+        // Another address wants the buffer: only if the old one is silent (the answer to a thief
+        // whose victim is alive is nothing at all).
+        const retry = (): void => handlePingreq(ctx, peer, ctx.sessions.byPeer(peer.key), packet, true);
+        if (!probed && guardTakeover(ctx, sleeper, peer, 'PINGREQ', retry, () => undefined)) return;
+        ctx.sessions.rebind(sleeper, peer);
+      }
       wake(ctx, sleeper);
       return;
     }

@@ -286,6 +286,8 @@ function liveGatewaySettings(
       retryMs: config.downlink.retrySeconds * 1000,
       maxRetries: config.downlink.maxRetries,
       maxQueuedPerClient: config.downlink.maxQueuedPerClient,
+      maxBytesPerClient: config.downlink.maxBytesPerClient,
+      maxBytes: config.downlink.maxBytes,
       policy: config.downlink.policy,
       bufferQos0ForSleepers: config.downlink.bufferQos0ForSleepers,
     },

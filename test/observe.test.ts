@@ -223,6 +223,7 @@ describe('observe server with a real outbox', () => {
       'mqttsn_device_messages_received_total',
       'mqttsn_devices',
       'mqttsn_downlink_discarded_total',
+      'mqttsn_downlink_dropped_total',
       'mqttsn_duplicate_publishes_total',
       'mqttsn_handler_errors_total',
       'mqttsn_malformed_datagrams_total',

@@ -496,3 +496,113 @@ test('allow-list entries and QoS -1 ranges are checked when the configuration is
     /allowQosMinusOne/,
   );
 });
+
+// --- Issue 8 §4: sleeper queues --------------------------------------------------------------
+
+const downlink = (extra: Record<string, number | string | boolean> = {}) => ({
+  retryMs: 10_000,
+  maxRetries: 3,
+  maxQueuedPerClient: 100,
+  policy: 'drop-oldest' as const,
+  bufferQos0ForSleepers: true,
+  ...extra,
+});
+
+async function sleeperWith(
+  gw: Awaited<ReturnType<typeof startGateway>>,
+  clientId: string,
+): Promise<MqttSnTestClient> {
+  const c = await gw.client();
+  await c.connect({ clientId, cleanSession: false });
+  // SUBACK does not wait for the broker subscription: wait for aedes to hold it before publishing.
+  const broker = gw.broker!.broker;
+  const held = new Promise<void>((resolve) => {
+    const onSubscribe = (subscriptions: Array<{ topic: string }>): void => {
+      if (!subscriptions.some((s) => s.topic === `mqttsn/${clientId}/cmd`)) return;
+      broker.off('subscribe', onSubscribe);
+      resolve();
+    };
+    broker.on('subscribe', onSubscribe);
+  });
+  await subscribe(c, 'cmd', 1);
+  await held;
+  await c.disconnect(3600);
+  return c;
+}
+
+test('sleeper queues have byte caps per device and in all: drops are counted and warned once per episode', async (t) => {
+  const { log, lines } = capturingLog();
+  const gw = await startGateway(t, {
+    broker: true,
+    log,
+    config: { downlink: downlink({ maxBytesPerClient: 40_000, maxBytes: 60_000 }) },
+  });
+  const big = (label: string): Buffer =>
+    Buffer.concat([Buffer.from(label), Buffer.alloc(16_000 - label.length, 0x2e)]);
+  const a = await sleeperWith(gw, 'a');
+  for (let i = 0; i < 5; i++) await publishTo(gw.broker!.url, 'mqttsn/a/cmd', big(`a${i}`), { qos: 1 });
+  await waitUntil(() => gw.gateway.stats.downlinkDropped === 3, { timeoutMs: 15_000 });
+  const b = await sleeperWith(gw, 'b');
+  for (let i = 0; i < 3; i++) await publishTo(gw.broker!.url, 'mqttsn/b/cmd', big(`b${i}`), { qos: 1 });
+  await waitUntil(() => gw.gateway.stats.downlinkDropped === 5, { timeoutMs: 15_000 });
+  assert.deepEqual(gw.gateway.stats.downlinkDroppedFor, { queue_full: 0, client_bytes: 3, total_bytes: 2 });
+  assert.equal(gw.gateway.sessions.byClientId('a')!.outgoing.length, 2);
+  assert.equal(gw.gateway.sessions.byClientId('b')!.outgoing.length, 1, 'the newer two did not fit in 60 kB');
+  const warnings = lines.filter((l) => l.level === 40 && /downlink queue/.test(String(l.msg)));
+  assert.equal(warnings.length, 2, 'one line per episode: a (per device), b (all devices)');
+
+  await a.send({ type: 'PINGREQ', clientId: 'a' });
+  const got = [(await receive(a)).data, (await receive(a)).data].map((d) => text(d).slice(0, 2));
+  assert.deepEqual(got, ['a3', 'a4'], 'drop-oldest kept the newest');
+  await a.next('PINGRESP');
+  const summary = lines.find((l) => l.clientId === 'a' && l.dropped === 3);
+  assert.ok(summary, 'the end of the episode says how many were dropped');
+  await b.send({ type: 'PINGREQ', clientId: 'b' });
+  assert.equal(text((await receive(b)).data).slice(0, 2), 'b0');
+});
+
+test('a restart loads only an index of sleeper queues; payloads are read from disk when delivered', async (t) => {
+  const gw = await startGateway(t, {
+    broker: true,
+    config: { downlink: downlink({ maxBytesPerClient: 1_000_000 }) },
+  });
+  const sleepers: MqttSnTestClient[] = [];
+  for (let i = 0; i < 20; i++) sleepers.push(await sleeperWith(gw, `s${i}`));
+  const payload = (i: number, k: number): Buffer =>
+    Buffer.concat([Buffer.from(`s${i}/${k}:`), Buffer.alloc(16_000, 0x41)]);
+  for (let k = 0; k < 10; k++)
+    for (let i = 0; i < 20; i++)
+      await publishTo(gw.broker!.url, `mqttsn/s${i}/cmd`, payload(i, k), { qos: 1 });
+  await waitUntil(() => [...gw.gateway.sessions.all()].every((s) => s.outgoing.length === 10));
+  const inMemory = (): number =>
+    [...gw.gateway.sessions.all()].flatMap((s) => s.outgoing).filter((e) => 'payload' in e).length;
+  assert.equal(inMemory(), 0, 'asleep: no payload in RAM before the restart either');
+
+  const before = process.memoryUsage();
+  await gw.restart();
+  const after = process.memoryUsage();
+  const restored = [...gw.gateway.sessions.all()];
+  assert.equal(restored.length, 20);
+  assert.equal(
+    restored.reduce((n, s) => n + s.outgoing.length, 0),
+    200,
+  );
+  assert.equal(inMemory(), 0, 'only references (sequence and size) were loaded');
+  assert.ok(
+    restored.every((s) => s.queuedBytes > 10 * 16_000),
+    'sizes come from the index',
+  );
+  t.diagnostic(
+    `200 × 16 kB queued (3.2 MB on disk): arrayBuffers ${((after.arrayBuffers - before.arrayBuffers) / 1e6).toFixed(2)} MB, ` +
+      `heapUsed ${((after.heapUsed - before.heapUsed) / 1e6).toFixed(2)} MB across the restart`,
+  );
+
+  const c = sleepers[7]!;
+  await c.send({ type: 'PINGREQ', clientId: 's7' });
+  for (let k = 0; k < 10; k++) {
+    const data = Buffer.from((await receive(c)).data);
+    assert.ok(data.equals(payload(7, k)), `message ${k} intact`);
+  }
+  await c.next('PINGRESP');
+  assert.equal(gw.gateway.sessions.byClientId('s7')!.queuedBytes, 0);
+});

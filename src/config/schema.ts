@@ -167,6 +167,18 @@ export const configSchema = z.strictObject({
       maxRetries: z.number().int().min(0).max(100).default(3),
       /** Messages queued per device (asleep or away); beyond that the policy applies. */
       maxQueuedPerClient: z.number().int().min(1).max(1_000_000).default(100),
+      /** Bytes queued per device: 100 messages of 10 KB; beyond that the policy applies. */
+      maxBytesPerClient: z
+        .number()
+        .int()
+        .min(1024)
+        .default(1024 * 1024),
+      /** Bytes queued for all devices (on disk; RAM holds only an index): beyond, new ones are dropped. */
+      maxBytes: z
+        .number()
+        .int()
+        .min(1024)
+        .default(256 * 1024 * 1024),
       policy: z.enum(['drop-oldest', 'reject']).default('drop-oldest'),
       /** Keep QoS 0 messages for sleeping devices (QoS 1/2 are always kept). */
       bufferQos0ForSleepers: z.boolean().default(true),

@@ -330,6 +330,22 @@ export const settings: readonly Setting[] = [
   },
   {
     section: 'Downlink',
+    path: 'downlink.maxBytesPerClient',
+    flag: 'downlink-queue-bytes',
+    kind: 'number',
+    arg: 'BYTES',
+    help: 'bytes kept per device while it sleeps or is away (then --downlink-policy applies)',
+  },
+  {
+    section: 'Downlink',
+    path: 'downlink.maxBytes',
+    flag: 'downlink-max-bytes',
+    kind: 'number',
+    arg: 'BYTES',
+    help: 'bytes kept for all devices together; beyond it new messages are dropped',
+  },
+  {
+    section: 'Downlink',
     path: 'downlink.policy',
     flag: 'downlink-policy',
     kind: 'string',

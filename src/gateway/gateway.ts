@@ -582,7 +582,7 @@ export class Gateway {
     let messages = 0;
     for (const snapshot of snapshots) {
       const session = this.restoreSession(snapshot);
-      session.outgoing = queued.get(snapshot.clientId) ?? [];
+      this.delivery.restoreQueue(session, queued.get(snapshot.clientId) ?? []);
       messages += session.outgoing.length;
       queued.delete(snapshot.clientId);
     }

@@ -202,6 +202,13 @@ function defineSessionMetrics(metric: Mirror<Snapshot>): void {
     (s) => ({ ...s.gateway.downlinkDiscarded }),
   );
   metric.labeledCounter(
+    'mqttsn_downlink_dropped_total',
+    'Downlink messages dropped for room, by bound: queue_full (--downlink-queue), client_bytes ' +
+      '(--downlink-queue-bytes), total_bytes (--downlink-max-bytes).',
+    'reason',
+    (s) => ({ ...s.gateway.downlinkDroppedFor }),
+  );
+  metric.labeledCounter(
     'mqttsn_connects_refused_total',
     'CONNECTs answered CONNACK "congestion" for want of room, by bound: address ' +
       '(--max-sessions-per-address) or clients (--max-clients), with no idle session to evict.',

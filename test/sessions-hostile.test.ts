@@ -9,7 +9,10 @@ import { test } from 'node:test';
 import pino from 'pino';
 import { ReturnCode } from '../src/codec/constants.js';
 import type { Packet, PacketOf } from '../src/codec/types.js';
+import { BatchWriter } from '../src/store/batch-writer.js';
 import { openStore } from '../src/store/db.js';
+import { DownlinkStore } from '../src/store/downlink.js';
+import { SessionStore } from '../src/store/sessions.js';
 import { publishTo, waitUntil, withTempDir, type MqttSnTestClient } from './helpers/index.js';
 import { startGateway } from './support/gateway-fixture.js';
 
@@ -605,4 +608,43 @@ test('a restart loads only an index of sleeper queues; payloads are read from di
   }
   await c.next('PINGRESP');
   assert.equal(gw.gateway.sessions.byClientId('s7')!.queuedBytes, 0);
+});
+
+test('downlink records stored before the size index are measured and indexed on load, and delivered', async (t) => {
+  const dir = withTempDir(t, 'mqttsn-downlink-migrate-');
+  const old = await openStore(dir);
+  const writer = new BatchWriter(old);
+  const downlinkStore = await DownlinkStore.open(old, writer);
+  new SessionStore(old, writer).save({
+    clientId: 'old-sleeper',
+    subscriptions: [{ filter: 'mqttsn/old-sleeper/cmd', qos: 1, topicIdType: 'normal' }],
+    asleep: true,
+    sleepMs: 3_600_000,
+    keepAliveMs: 60_000,
+  });
+  const message = {
+    seq: 0,
+    topic: 'mqttsn/old-sleeper/cmd',
+    payload: Buffer.from('from an older version'),
+    qos: 1 as const,
+    retain: false,
+    topicIdType: 'normal' as const,
+    topicId: 0,
+  };
+  await new Promise<void>((resolve, reject) =>
+    downlinkStore.put([{ clientId: 'old-sleeper', message }], (err) => (err ? reject(err) : resolve())),
+  );
+  await writer.idle();
+  // What an older version left behind: the record, no index entry.
+  await old.sublevel('downlink-index', { keyEncoding: 'buffer', valueEncoding: 'buffer' }).clear();
+  await old.close();
+
+  const gw = await startGateway(t, { dir });
+  const session = gw.gateway.sessions.byClientId('old-sleeper')!;
+  assert.equal(session.outgoing.length, 1);
+  assert.equal(session.queuedBytes, 8 + message.topic.length + message.payload.length);
+  const c = await gw.client();
+  await c.send({ type: 'PINGREQ', clientId: 'old-sleeper' });
+  assert.equal(text((await receive(c)).data), 'from an older version');
+  await c.next('PINGRESP');
 });

@@ -224,6 +224,7 @@ describe('observe server with a real outbox', () => {
       'mqttsn_devices',
       'mqttsn_downlink_discarded_total',
       'mqttsn_downlink_dropped_total',
+      'mqttsn_downlink_queued_bytes',
       'mqttsn_duplicate_publishes_total',
       'mqttsn_handler_errors_total',
       'mqttsn_malformed_datagrams_total',

@@ -608,6 +608,10 @@ test('a restart loads only an index of sleeper queues; payloads are read from di
   }
   await c.next('PINGRESP');
   assert.equal(gw.gateway.sessions.byClientId('s7')!.queuedBytes, 0);
+  assert.equal(
+    gw.gateway.stats.downlinkQueuedBytes,
+    restored.reduce((n, s) => n + s.queuedBytes, 0),
+  );
 });
 
 test('downlink records stored before the size index are measured and indexed on load, and delivered', async (t) => {

@@ -41,8 +41,13 @@ type DropReason = 'queue_full' | 'client_bytes' | 'total_bytes';
  * message is deleted only when the device has acknowledged it.
  */
 export class Delivery {
-  /** Bytes queued for all devices (stored record sizes), against `maxBytes`. */
-  private totalBytes = 0;
+  /** Bytes queued for all devices (stored record sizes), against `maxBytes`; kept in the stats. */
+  private get totalBytes(): number {
+    return this.ctx.stats.downlinkQueuedBytes;
+  }
+  private set totalBytes(bytes: number) {
+    this.ctx.stats.downlinkQueuedBytes = bytes;
+  }
   /** Messages dropped for the global byte cap since it last had room (one warning per episode). */
   private totalEpisode = 0;
 

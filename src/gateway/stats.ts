@@ -55,6 +55,8 @@ export class GatewayStats {
   notAllowed = 0;
   /** QoS −1 PUBLISHes dropped: an allow-list is set and the sender's address has no rule. */
   qosMinusOneNotAllowed = 0;
+  /** Bytes queued for all devices now (against --downlink-max-bytes). */
+  downlinkQueuedBytes = 0;
   /** Downlink messages dropped for room, by bound (also counted in downlinkDropped). */
   readonly downlinkDroppedFor = { queue_full: 0, client_bytes: 0, total_bytes: 0 };
   /** Gateway-initiated messages resent after T_retry. */

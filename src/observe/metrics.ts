@@ -201,6 +201,11 @@ function defineSessionMetrics(metric: Mirror<Snapshot>): void {
     'reason',
     (s) => ({ ...s.gateway.downlinkDiscarded }),
   );
+  metric.gauge(
+    'mqttsn_downlink_queued_bytes',
+    'Bytes of downlink messages queued for devices (on disk), against --downlink-max-bytes.',
+    (s) => s.gateway.downlinkQueuedBytes,
+  );
   metric.labeledCounter(
     'mqttsn_downlink_dropped_total',
     'Downlink messages dropped for room, by bound: queue_full (--downlink-queue), client_bytes ' +

@@ -152,7 +152,7 @@ function makeRoom(ctx: GatewayContext, peer: Peer, context: Record<string, unkno
     if (!victim) {
       ctx.stats.connectsRefused.address++;
       ctx.warn.warn(
-        `connect-max-per-address|${peer.address}`,
+        'connect-max-per-address',
         { ...context, maxSessionsPerAddress: perAddress },
         'CONNECT refused: session limit per address reached',
       );

@@ -321,22 +321,40 @@ const LIVE_SETTINGS = new Set<keyof Config>([
   'downlink',
   'logLevel',
   'deviceSessionExpirySeconds',
+  'idleSessionExpirySeconds',
+  'allowQosMinusOne',
+  'takeoverProbeMs',
 ]);
 
 function liveGatewaySettings(
   config: Config,
-): Pick<GatewayConfig, 'predefined' | 'allowClients' | 'limits' | 'downlink' | 'sessionExpiryMs'> {
+): Pick<
+  GatewayConfig,
+  | 'predefined'
+  | 'allowClients'
+  | 'limits'
+  | 'downlink'
+  | 'sessionExpiryMs'
+  | 'idleSessionExpiryMs'
+  | 'allowQosMinusOne'
+  | 'takeoverProbeMs'
+> {
   return {
     predefined: buildPredefined(
       config.predefined.map((p) => ({ clientId: p.clientId, topicId: p.id, topic: p.topic })),
     ),
     allowClients: config.allowClients,
     sessionExpiryMs: config.deviceSessionExpirySeconds * 1000,
+    idleSessionExpiryMs: config.idleSessionExpirySeconds * 1000,
+    allowQosMinusOne: config.allowQosMinusOne,
+    takeoverProbeMs: config.takeoverProbeMs,
     limits: config.limits,
     downlink: {
       retryMs: config.downlink.retrySeconds * 1000,
       maxRetries: config.downlink.maxRetries,
       maxQueuedPerClient: config.downlink.maxQueuedPerClient,
+      maxBytesPerClient: config.downlink.maxBytesPerClient,
+      maxBytes: config.downlink.maxBytes,
       policy: config.downlink.policy,
       maxPacketSize: config.downlink.maxPacketSize,
       bufferQos0ForSleepers: config.downlink.bufferQos0ForSleepers,

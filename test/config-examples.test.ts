@@ -96,6 +96,8 @@ const expectations: Record<string, (file: string) => Promise<void>> = {
       retrySeconds: 15,
       maxRetries: 4,
       maxQueuedPerClient: 10,
+      maxBytesPerClient: 1024 * 1024,
+      maxBytes: 256 * 1024 * 1024,
       policy: 'drop-oldest',
       maxPacketSize: 65_535,
       bufferQos0ForSleepers: false,

@@ -280,7 +280,18 @@ test('a CONNECT with a known client id from a new address takes the session over
   await first.connect({ clientId: 'roamer', cleanSession: false });
   const topicId = await first.register('x');
   const second = await gw.client();
-  await second.connect({ clientId: 'roamer', cleanSession: false });
+  await second.send({
+    type: 'CONNECT',
+    will: false,
+    cleanSession: false,
+    protocolId: 1,
+    duration: 60,
+    clientId: 'roamer',
+  });
+  // The old address is asked first (stolen sessions); it stays silent, so the session moves.
+  await first.next('PINGREQ');
+  gw.advance(2_000);
+  assert.equal((await second.next('CONNACK')).returnCode, ReturnCode.ACCEPTED);
   const ack = await second.publish({ topicId, qos: 1, data: 'kept id' });
   assert.equal(
     ack?.type === 'PUBACK' && ack.returnCode,

@@ -88,6 +88,21 @@ function put(store: DownlinkQueueStore, entries: Array<{ clientId: string; messa
   return new Promise<void>((resolve, reject) => store.put(entries, (err) => (err ? reject(err) : resolve())));
 }
 
+/** loadAll gives references; the payloads are read back one by one, as delivery does. */
+async function loadMessages(store: DownlinkQueueStore): Promise<Map<string, DownlinkMessage[]>> {
+  const out = new Map<string, DownlinkMessage[]>();
+  for (const [clientId, refs] of await store.loadAll()) {
+    const list: DownlinkMessage[] = [];
+    for (const ref of refs) {
+      const m = await store.read(clientId, ref);
+      assert.ok(m, `message ${ref.seq} of ${clientId} readable`);
+      list.push(m);
+    }
+    out.set(clientId, list);
+  }
+  return out;
+}
+
 function summary(all: Map<string, DownlinkMessage[]>): Record<string, string[]> {
   const out: Record<string, string[]> = {};
   for (const [clientId, list] of all) out[clientId] = list.map((m) => Buffer.from(m.payload).toString());
@@ -110,7 +125,7 @@ for (const [name, open] of Object.entries(downlinkImplementations)) {
       assert.ok(a.seq > 0 && b.seq > a.seq && c.seq > b.seq, `${a.seq} ${b.seq} ${c.seq}`);
       await first.close();
       const second = await open(t, dir);
-      const all = await second.store.loadAll();
+      const all = await loadMessages(second.store);
       assert.deepEqual(summary(all), { x: ['m1', 'm3'], y: ['m2'] });
       const [m1, m3] = all.get('x')!;
       assert.deepEqual(
@@ -138,7 +153,7 @@ for (const [name, open] of Object.entries(downlinkImplementations)) {
       await put(first.store, [{ clientId: 'z', message: message(5) }]); // a synced write after the deletes
       await first.close();
       const second = await open(t, dir);
-      assert.deepEqual(summary(await second.store.loadAll()), { x: ['m3'], y: ['m4'], z: ['m5'] });
+      assert.deepEqual(summary(await loadMessages(second.store)), { x: ['m3'], y: ['m4'], z: ['m5'] });
     });
   });
 }
@@ -166,6 +181,30 @@ for (const [name, open] of Object.entries(sessionImplementations)) {
       await first.close();
       const second = await open(t, dir);
       assert.deepEqual(await second.store.loadAll(), [snapshot('a', 5000)]);
+    });
+
+    test('subscriptions are kept one key each: added and removed without rewriting the record', async (t) => {
+      const dir = withTempDir(t, 'contract-');
+      const first = await open(t, dir);
+      const base = snapshot('a');
+      first.store.save({ ...base, subscriptions: [] });
+      first.store.saveSubscription('a', { filter: 'mqttsn/a/x', qos: 1, topicIdType: 'normal' });
+      first.store.saveSubscription('a', {
+        filter: 'mqttsn/a/y',
+        qos: 2,
+        topicIdType: 'predefined',
+        topicId: 7,
+      });
+      first.store.deleteSubscription('a', 'mqttsn/a/x');
+      await new Promise<void>((resolve, reject) =>
+        first.store.save({ ...base, subscriptions: [] }, (err) => (err ? reject(err) : resolve())),
+      );
+      await first.close();
+      const second = await open(t, dir);
+      const [restored] = await second.store.loadAll();
+      assert.deepEqual(restored?.subscriptions, [
+        { filter: 'mqttsn/a/y', qos: 2, topicIdType: 'predefined', topicId: 7 },
+      ]);
     });
   });
 }
@@ -229,7 +268,7 @@ describe('the fault-injecting stores', () => {
     );
     await put(store, [{ clientId: 'x', message: message(3) }]);
     assert.equal(store.faults.refused, 1);
-    assert.deepEqual(summary(await store.loadAll()), { x: ['m3'] });
+    assert.deepEqual(summary(await loadMessages(store)), { x: ['m3'] });
     await close();
   });
 

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { DEFAULT_NAMESPACE, namespaceProblem } from '../topics/namespace.js';
+import { allowEntryProblem, rangeProblem } from '../gateway/allow-list.js';
 
 /**
  * Every setting, its default and what it accepts. The single source for the config file, the
@@ -59,8 +60,35 @@ export const configSchema = z.strictObject({
     .int()
     .min(0)
     .default(7 * 86_400),
+  /** A session whose client never did anything but CONNECT is forgotten this soon once disconnected; 0: as others. */
+  idleSessionExpirySeconds: z.number().int().min(0).default(300),
   /** Client ids allowed to connect: exact ids or prefixes ending in '*'. Empty: everyone. */
-  allowClients: z.array(z.string().min(1)).default([]),
+  allowClients: z
+    .array(
+      z
+        .string()
+        .min(1)
+        .superRefine((entry, ctx) => {
+          const problem = allowEntryProblem(entry);
+          if (problem)
+            ctx.addIssue({
+              code: 'custom',
+              message: `expected ID, PREFIX* or *, optionally @CIDR: ${problem}`,
+            });
+        }),
+    )
+    .default([]),
+  /** With an allow-list: address ranges QoS −1 senders (no CONNECT) may publish from. */
+  allowQosMinusOne: z
+    .array(
+      z.string().superRefine((range, ctx) => {
+        const problem = rangeProblem(range);
+        if (problem) ctx.addIssue({ code: 'custom', message: problem });
+      }),
+    )
+    .default([]),
+  /** How long a session's old address may take to answer PINGREQ before a new address takes it over. */
+  takeoverProbeMs: z.number().int().min(50).max(60_000).default(1500),
   /**
    * Device presence published to the broker (retained, through the outbox): a topic template with
    * {clientId}, e.g. "mqttsn/{clientId}/$presence". Off when absent.
@@ -108,6 +136,14 @@ export const configSchema = z.strictObject({
       maxTopicsPerClient: z.number().int().min(1).max(0xfffd).default(256),
       maxPacketSize: z.number().int().min(16).max(0xffff).default(1024),
       maxClientIdLength: z.number().int().min(1).max(0xffff).default(23),
+      /** Subscriptions per device: sensors hold a handful; 64 bounds a flood at 64 × --max-clients. */
+      maxSubscriptions: z.number().int().min(1).max(100_000).default(64),
+      /** Distinct broker filters for all devices (5 per device at the default --max-clients). */
+      maxBrokerSubscriptions: z.number().int().min(1).default(50_000),
+      /** Sessions per source IP: room for a forwarder's nodes, a small share of --max-clients. */
+      maxSessionsPerAddress: z.number().int().min(1).default(256),
+      /** Takeover probes waiting at once; more takeovers get CONNACK "congestion" until one ends. */
+      maxTakeoverProbes: z.number().int().min(1).default(64),
     })
     .prefault({}),
   outbox: z
@@ -135,6 +171,18 @@ export const configSchema = z.strictObject({
       maxRetries: z.number().int().min(0).max(100).default(3),
       /** Messages queued per device (asleep or away); beyond that the policy applies. */
       maxQueuedPerClient: z.number().int().min(1).max(1_000_000).default(100),
+      /** Bytes queued per device: 100 messages of 10 KB; beyond that the policy applies. */
+      maxBytesPerClient: z
+        .number()
+        .int()
+        .min(1024)
+        .default(1024 * 1024),
+      /** Bytes queued for all devices (on disk; RAM holds only an index): beyond, new ones are dropped. */
+      maxBytes: z
+        .number()
+        .int()
+        .min(1024)
+        .default(256 * 1024 * 1024),
       policy: z.enum(['drop-oldest', 'reject']).default('drop-oldest'),
       /** Largest datagram sent to a device; larger broker messages are acknowledged and dropped. */
       maxPacketSize: z.number().int().min(16).max(0xffff).default(0xffff),

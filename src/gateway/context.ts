@@ -7,8 +7,9 @@ import type { RateLimitedWarn } from '../log/rate-limit.js';
 import type { Clock } from './clock.js';
 import type { Delivery, DeliveryOptions } from './delivery.js';
 import type { Peer } from './peer.js';
+import type { TakeoverProbes } from './probes.js';
 import type { Session, SessionState } from './session.js';
-import type { GatewayStats } from './stats.js';
+import type { DiscardReason, GatewayStats } from './stats.js';
 import type { SubscriptionIndex } from './subscriptions.js';
 
 /** A device message on its way to the broker. */
@@ -39,7 +40,23 @@ export interface GatewayLimits {
   /** Largest datagram accepted, in bytes (MQTT-SN's own maximum is 65535). */
   maxPacketSize: number;
   maxClientIdLength: number;
+  /** Subscriptions one device may hold; more get SUBACK "congestion". */
+  maxSubscriptions?: number;
+  /** Distinct filters the gateway subscribes at the broker for all devices; more get SUBACK "congestion". */
+  maxBrokerSubscriptions?: number;
+  /** Sessions whose client last spoke from one IP address; a new one evicts or is refused past it. */
+  maxSessionsPerAddress?: number;
+  /** Takeover probes waiting at once (see TakeoverProbes). */
+  maxTakeoverProbes?: number;
 }
+
+/** Defaults of the optional limits (the same as the config schema's). */
+export const DEFAULT_MAX_SUBSCRIPTIONS_PER_CLIENT = 64;
+export const DEFAULT_MAX_BROKER_SUBSCRIPTIONS = 50_000;
+export const DEFAULT_MAX_SESSIONS_PER_ADDRESS = 256;
+export const DEFAULT_IDLE_SESSION_EXPIRY_MS = 300_000;
+export const DEFAULT_TAKEOVER_PROBE_MS = 1500;
+export const DEFAULT_MAX_TAKEOVER_PROBES = 64;
 
 export interface DownlinkOptions extends DeliveryOptions {
   /** Keep QoS 0 messages for sleeping devices too (QoS 1/2 are always kept). */
@@ -54,8 +71,14 @@ export interface GatewayOptions {
   downlink: DownlinkOptions;
   /** Client ids allowed to CONNECT: exact ids, or prefixes ending in '*'. Empty: everyone. */
   allowClients: readonly string[];
+  /** CIDR ranges QoS −1 senders without a session may publish from when an allow-list is set. */
+  allowQosMinusOne?: readonly string[];
+  /** How long the old address of a session may take to answer the takeover probe (default 1500). */
+  takeoverProbeMs?: number;
   /** A CleanSession=0 session disconnected or lost this long is forgotten (0: never). */
   sessionExpiryMs: number;
+  /** The same for a session whose client never did anything but CONNECT (default 5 minutes). */
+  idleSessionExpiryMs?: number;
 }
 
 /** The broker side of subscriptions (the uplink, wired in bridge.ts). */
@@ -81,6 +104,8 @@ export interface GatewayContext {
   readonly sessions: SessionRegistry;
   readonly subscriptions: SubscriptionIndex;
   readonly delivery: Delivery;
+  /** Asks a session's old address before it moves to a new one (stolen sessions). */
+  readonly probes: TakeoverProbes;
   readonly broker: BrokerSubscriptions;
   send(peer: Peer, packet: Packet): void;
   /** Saves a CleanSession=0 session (subscriptions, will, sleep) so it survives a restart. */
@@ -101,6 +126,13 @@ export interface SessionRegistry {
   rebind(session: Session, peer: Peer): void;
   /** Forgets the session's address (it no longer reaches the session). */
   unbind(session: Session): void;
-  remove(session: Session): void;
+  /** Forgets the session and what hangs off it; `reason` labels the queued messages discarded. */
+  remove(session: Session, reason?: DiscardReason): void;
+  /** Sessions that last spoke from this IP address. */
+  countAt(ip: string): number;
+  /** Keeps the eviction order in step after a state or idleness change. */
+  noteState(session: Session): void;
+  /** The oldest disconnected or lost session that never did anything (at this IP, if given). */
+  oldestIdleDetached(ip?: string): Session | undefined;
   all(): IterableIterator<Session>;
 }

@@ -1,11 +1,18 @@
 import { isIPv6 } from 'node:net';
-import type { Logger } from 'pino';
 import { ReturnCode } from '../codec/constants.js';
 import type { MsgIdPacket, TopicAckPacket } from '../codec/types.js';
-import type { DownlinkMessage } from '../store/downlink.js';
+import {
+  isLoaded,
+  sizeOf,
+  type DownlinkMessage,
+  type DownlinkRef,
+  type QueuedDownlink,
+} from '../store/downlink.js';
 import type { DownlinkQueueStore } from '../store/ports.js';
 import type { GatewayContext } from './context.js';
+import { describePeer } from './peer.js';
 import type { Session } from './session.js';
+import type { DiscardReason } from './stats.js';
 import type { TimerWheel } from './wheel.js';
 import { downlinkProblem } from './representable.js';
 
@@ -16,10 +23,20 @@ export interface DeliveryOptions {
   maxRetries: number;
   /** Most messages queued per device; beyond that `policy` applies. */
   maxQueuedPerClient: number;
+  /** Most bytes queued per device (stored record sizes); beyond that `policy` applies. */
+  maxBytesPerClient?: number;
+  /** Most bytes queued for all devices together; beyond that new messages are dropped. */
+  maxBytes?: number;
   policy: 'drop-oldest' | 'reject';
   /** Largest datagram sent to a device (MQTT-SN's own maximum, 65535, when unset). */
   maxPacketSize?: number;
 }
+
+export const DEFAULT_DOWNLINK_MAX_BYTES_PER_CLIENT = 1024 * 1024;
+export const DEFAULT_DOWNLINK_MAX_BYTES = 256 * 1024 * 1024;
+
+/** Why a queued downlink message was dropped for room (see GatewayStats.downlinkDroppedFor). */
+type DropReason = 'queue_full' | 'client_bytes' | 'total_bytes';
 
 /**
  * Delivery of broker messages to one device at a time per device (§6.6): a FIFO per session, one
@@ -28,39 +45,89 @@ export interface DeliveryOptions {
  * message is deleted only when the device has acknowledged it.
  */
 export class Delivery {
+  /** Bytes queued for all devices (stored record sizes), against `maxBytes`; kept in the stats. */
+  private get totalBytes(): number {
+    return this.ctx.stats.downlinkQueuedBytes;
+  }
+  private set totalBytes(bytes: number) {
+    this.ctx.stats.downlinkQueuedBytes = bytes;
+  }
+  /** Messages dropped for the global byte cap since it last had room (one warning per episode). */
+  private totalEpisode = 0;
+
   constructor(
     private readonly ctx: GatewayContext,
     private readonly store: DownlinkQueueStore,
     private readonly wheel: TimerWheel,
     private readonly options: DeliveryOptions,
-    private readonly log: Logger,
   ) {}
 
-  /** Queues a message (already stored if durable) and sends it if the device can receive now. */
+  /** Bytes queued for all devices now. */
+  get queuedBytes(): number {
+    return this.totalBytes;
+  }
+
+  /**
+   * Queues a message (already stored if durable) and sends it if the device can receive now. Past a
+   * bound (messages or bytes per device: `policy`; bytes for all devices: the new one) a message is
+   * dropped, counted, and warned about once per episode.
+   */
   enqueue(session: Session, message: DownlinkMessage): void {
-    if (session.outgoing.length >= this.options.maxQueuedPerClient) {
-      const victim = this.options.policy === 'reject' ? message : this.oldestNotInFlight(session);
-      if (victim) {
-        this.ctx.stats.downlinkDropped++;
-        if (victim !== message) session.outgoing.splice(session.outgoing.indexOf(victim), 1);
-        if (victim.seq > 0) this.store.delete(session.clientId, victim.seq);
-        this.ctx.warn.warn(
-          'downlink-full',
-          { clientId: session.clientId, max: this.options.maxQueuedPerClient, policy: this.options.policy },
-          'downlink queue full: message dropped',
-        );
-        if (victim === message) return;
+    const size = sizeOf(message);
+    const maxBytes = this.options.maxBytes ?? DEFAULT_DOWNLINK_MAX_BYTES;
+    const perClient = this.options.maxBytesPerClient ?? DEFAULT_DOWNLINK_MAX_BYTES_PER_CLIENT;
+    let madeRoom = false;
+    for (;;) {
+      const reason: DropReason | undefined =
+        session.outgoing.length >= this.options.maxQueuedPerClient
+          ? 'queue_full'
+          : session.queuedBytes + size > perClient
+            ? 'client_bytes'
+            : undefined;
+      if (!reason) break;
+      const victim =
+        this.options.policy === 'reject' || size > perClient ? undefined : this.oldestNotInFlight(session);
+      if (!victim) {
+        if (message.seq > 0) this.store.delete(session.clientId, message.seq);
+        this.dropped(session, reason);
+        return;
       }
+      this.remove(session, victim);
+      this.dropped(session, reason);
+      madeRoom = true;
     }
-    session.outgoing.push(message);
+    if (this.totalBytes + size > maxBytes) {
+      // Never another device's messages: the newcomer is what does not fit.
+      if (message.seq > 0) this.store.delete(session.clientId, message.seq);
+      this.dropped(session, 'total_bytes');
+      return;
+    }
+    // It fitted without dropping anything: an episode of drops (if any) is over.
+    if (!madeRoom) this.endEpisodes(session);
+    // A device that cannot receive now keeps only a reference: the payload waits on disk.
+    const entry: QueuedDownlink =
+      message.seq > 0 && !(session.state === 'active' || session.state === 'awake')
+        ? { seq: message.seq, size }
+        : message;
+    session.outgoing.push(entry);
+    session.queuedBytes += size;
+    this.totalBytes += size;
     this.pump(session);
+  }
+
+  /** After a restart: the stored queue, as references (payloads are read when delivered). */
+  restoreQueue(session: Session, refs: DownlinkRef[]): void {
+    session.outgoing = refs;
+    for (const ref of refs) session.queuedBytes += ref.size;
+    this.totalBytes += session.queuedBytes;
   }
 
   /** Sends what can be sent: nothing while asleep; at most one exchange in flight. */
   pump(session: Session): void {
     while (!session.inflight && (session.state === 'active' || session.state === 'awake')) {
-      const message = session.outgoing[0];
-      if (!message) {
+      const entry = session.outgoing[0];
+      if (!entry) {
+        this.endEpisodes(session);
         if (session.state === 'awake') {
           // All buffered messages delivered: PINGRESP lets the device sleep again (§6.14).
           this.ctx.send(session.peer, { type: 'PINGRESP' });
@@ -68,7 +135,96 @@ export class Delivery {
         }
         return;
       }
-      this.start(session, message);
+      if (!isLoaded(entry)) {
+        this.load(session, entry);
+        return;
+      }
+      this.start(session, entry);
+    }
+  }
+
+  /** Reads the head's payload from disk, then goes on delivering (other devices are not held up). */
+  private load(session: Session, ref: DownlinkRef): void {
+    if (session.loadingHead) return;
+    session.loadingHead = true;
+    this.store.read(session.clientId, ref).then(
+      (message) => {
+        session.loadingHead = false;
+        if (session.outgoing[0] !== ref) return; // dropped or discarded meanwhile
+        if (message) session.outgoing[0] = message;
+        else {
+          // The record is gone (it cannot be delivered): forget the reference, count it.
+          this.remove(session, ref);
+          this.ctx.stats.downlinkDropped++;
+          this.ctx.warn.warn(
+            'downlink-missing',
+            { clientId: session.clientId, seq: ref.seq },
+            'queued downlink message missing on disk: skipped',
+          );
+        }
+        this.pump(session);
+      },
+      (err: unknown) => {
+        // Left queued: the next wake-up or message tries again.
+        session.loadingHead = false;
+        this.ctx.warn.warn(
+          'downlink-read',
+          { clientId: session.clientId, seq: ref.seq, err },
+          'reading a queued downlink message failed; will retry',
+        );
+      },
+    );
+  }
+
+  /** Takes an entry out of the queue (and its bytes out of the counts); the stored copy goes too. */
+  private remove(session: Session, entry: QueuedDownlink): void {
+    const at = session.outgoing[0] === entry ? 0 : session.outgoing.indexOf(entry);
+    if (at < 0) return;
+    session.outgoing.splice(at, 1);
+    const size = sizeOf(entry);
+    session.queuedBytes -= size;
+    this.totalBytes -= size;
+    if (entry.seq > 0) this.store.delete(session.clientId, entry.seq);
+  }
+
+  /** Counts a message dropped for room; the first of an episode is warned about. */
+  private dropped(session: Session, reason: DropReason): void {
+    this.ctx.stats.downlinkDropped++;
+    this.ctx.stats.downlinkDroppedFor[reason]++;
+    const global = reason === 'total_bytes';
+    if ((global ? this.totalEpisode++ : session.dropEpisode++) > 0) return;
+    this.ctx.warn.warn(
+      global ? 'downlink-full|total' : `downlink-full|${session.clientId}`,
+      {
+        clientId: session.clientId,
+        address: describePeer(session.peer),
+        reason,
+        maxQueuedPerClient: this.options.maxQueuedPerClient,
+        maxBytesPerClient: this.options.maxBytesPerClient ?? DEFAULT_DOWNLINK_MAX_BYTES_PER_CLIENT,
+        maxBytes: this.options.maxBytes ?? DEFAULT_DOWNLINK_MAX_BYTES,
+        policy: this.options.policy,
+      },
+      global
+        ? 'downlink queues full (all devices): new messages dropped until there is room'
+        : 'downlink queue full: messages dropped until there is room',
+    );
+  }
+
+  /** The queue has room again: one line saying how many were dropped in the episode. */
+  private endEpisodes(session: Session): void {
+    if (session.dropEpisode > 0) {
+      session.log.warn(
+        { dropped: session.dropEpisode },
+        'downlink queue has room again; messages were dropped',
+      );
+      session.dropEpisode = 0;
+    }
+    if (this.totalEpisode > 0 && this.totalBytes < (this.options.maxBytes ?? DEFAULT_DOWNLINK_MAX_BYTES)) {
+      this.ctx.log.warn(
+        { dropped: this.totalEpisode },
+        'downlink queues have room again; messages were dropped',
+      );
+      this.totalEpisode = 0;
     }
   }
 
@@ -181,9 +337,7 @@ export class Delivery {
 
   /** The head message is done (delivered, refused or dropped): forget it and move on. */
   private finish(session: Session, message: DownlinkMessage): void {
-    if (session.outgoing[0] === message) session.outgoing.shift();
-    else session.outgoing.splice(session.outgoing.indexOf(message), 1);
-    if (message.seq > 0) this.store.delete(session.clientId, message.seq);
+    this.remove(session, message);
     if (session.inflight?.message === message) {
       session.inflight = undefined;
       this.wheel.cancel(session.retry);
@@ -306,22 +460,35 @@ export class Delivery {
       session.inflight = undefined;
       this.wheel.cancel(session.retry);
     }
+    // Stored payloads wait on disk while the device cannot receive.
+    for (const [i, entry] of session.outgoing.entries())
+      if (entry.seq > 0 && isLoaded(entry)) session.outgoing[i] = { seq: entry.seq, size: sizeOf(entry) };
   }
 
-  /** CleanSession=1 or a forgotten session: its queued messages go (and their durable copies). */
-  discard(session: Session): void {
-    if (session.outgoing.length > 0)
-      this.log.debug(
-        { clientId: session.clientId, messages: session.outgoing.length },
-        'discarding queued downlink messages',
+  /**
+   * CleanSession=1 or a forgotten session: its queued messages go (and their durable copies). Never
+   * silent: counted by reason and logged at warn with the count.
+   */
+  discard(session: Session, reason: DiscardReason): void {
+    const messages = session.outgoing.length;
+    if (messages > 0) {
+      this.ctx.stats.downlinkDiscarded[reason] += messages;
+      this.ctx.warn.warn(
+        `downlink-discarded|${reason}`,
+        { clientId: session.clientId, address: describePeer(session.peer), messages, reason },
+        'queued downlink messages discarded with the session',
       );
+    }
     this.store.deleteAll(session.clientId, session.outgoing);
     session.outgoing = [];
+    this.totalBytes -= session.queuedBytes;
+    session.queuedBytes = 0;
+    session.dropEpisode = 0;
     session.inflight = undefined;
     this.wheel.cancel(session.retry);
   }
 
-  private oldestNotInFlight(session: Session): DownlinkMessage | undefined {
+  private oldestNotInFlight(session: Session): QueuedDownlink | undefined {
     return session.outgoing.find((m) => m !== session.inflight?.message);
   }
 }

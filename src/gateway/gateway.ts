@@ -12,7 +12,15 @@ import { systemClock, type Clock } from './clock.js';
 import type { DownlinkMessage } from '../store/downlink.js';
 import type { DownlinkQueueStore, SessionRecordStore } from '../store/ports.js';
 import type { SessionSnapshot } from '../store/sessions.js';
-import type { BrokerSubscriptions, GatewayContext, GatewayOptions, MessageSink } from './context.js';
+import {
+  DEFAULT_IDLE_SESSION_EXPIRY_MS,
+  DEFAULT_MAX_TAKEOVER_PROBES,
+  DEFAULT_TAKEOVER_PROBE_MS,
+  type BrokerSubscriptions,
+  type GatewayContext,
+  type GatewayOptions,
+  type MessageSink,
+} from './context.js';
 import { Delivery } from './delivery.js';
 import { handlePuback, handlePubcomp, handlePubrec, handleRegack } from './handlers/acks.js';
 import { handleConnect } from './handlers/connect.js';
@@ -29,9 +37,10 @@ import { handleWillTopic } from './handlers/willtopic.js';
 import { answerUndecodable } from './handlers/invalid.js';
 import { brokerFilterProblem, brokerTopicProblem, clientIdProblem } from '../topics/names.js';
 import { describePeer, peerKey, type Peer } from './peer.js';
+import { TakeoverProbes } from './probes.js';
 import { Sessions } from './registry.js';
 import { Session, type SessionState } from './session.js';
-import { GatewayStats } from './stats.js';
+import { GatewayStats, type DiscardReason } from './stats.js';
 import { SubscriptionIndex } from './subscriptions.js';
 import { TimerWheel } from './wheel.js';
 
@@ -68,6 +77,17 @@ export interface GatewayDeps {
   onStateChange?: (session: Session, previous: SessionState) => void;
 }
 
+/** Packets that show a client doing more than connecting (see Session.idle). */
+const USES_A_SESSION = new Set<Packet['type']>(['PUBLISH', 'SUBSCRIBE', 'REGISTER']);
+
+/** How long a disconnected session is kept: shorter while its client never did anything. */
+function sessionExpiryFor(session: Session, config: GatewayOptions): number {
+  if (!session.idle) return config.sessionExpiryMs;
+  const idle = config.idleSessionExpiryMs ?? DEFAULT_IDLE_SESSION_EXPIRY_MS;
+  if (idle === 0) return config.sessionExpiryMs;
+  return config.sessionExpiryMs > 0 ? Math.min(idle, config.sessionExpiryMs) : idle;
+}
+
 /** How long a client may take over the CONNECT will flow before it is dropped. */
 const WILL_FLOW_TIMEOUT_MS = 60_000;
 
@@ -80,6 +100,7 @@ export class Gateway {
   readonly sessions: Sessions;
   readonly subscriptions: SubscriptionIndex;
   private readonly delivery: Delivery;
+  private readonly probes: TakeoverProbes;
   private readonly log: Logger;
   private readonly clock: Clock;
   private readonly sockets: Socket[] = [];
@@ -112,9 +133,18 @@ export class Gateway {
       config.limits.maxTopicsPerClient,
       (session) => this.guard('timer', () => this.onSupervisionExpired(session)),
       (session) => this.guard('timer', () => this.delivery.onRetryDue(session)),
-      (session) => this.onSessionRemoved(session),
+      (session, reason) => this.onSessionRemoved(session, reason),
     );
-    this.subscriptions = new SubscriptionIndex((filter) => deps.broker.unsubscribe(filter));
+    this.subscriptions = new SubscriptionIndex((filter) => deps.broker.unsubscribe(filter), {
+      // A persisted session's subscriptions are stored one key each, as they change.
+      added: (session, { filter, qos, topicIdType, topicId }) => {
+        if (session.persisted)
+          deps.sessionStore.saveSubscription(session.clientId, { filter, qos, topicIdType, topicId });
+      },
+      removed: (session, filter) => {
+        if (session.persisted) deps.sessionStore.deleteSubscription(session.clientId, filter);
+      },
+    });
     // The context and the delivery engine refer to each other: the getter below resolves that.
     // eslint-disable-next-line @typescript-eslint/no-this-alias
     const gateway = this;
@@ -136,13 +166,25 @@ export class Gateway {
       get delivery() {
         return gateway.delivery;
       },
+      get probes() {
+        return gateway.probes;
+      },
       broker: deps.broker,
       send: (peer, packet) => this.send(peer, packet),
       persist: (session) => this.persist(session),
       setState: (session, state) => this.setState(session, state),
       lose: (session, reason) => this.lose(session, reason),
     };
-    this.delivery = new Delivery(this.ctx, deps.downlinkStore, this.wheel, config.downlink, log);
+    this.delivery = new Delivery(this.ctx, deps.downlinkStore, this.wheel, config.downlink);
+    this.probes = new TakeoverProbes(
+      this.wheel,
+      clock,
+      (peer, packet) => this.send(peer, packet),
+      () => ({
+        timeoutMs: this.config.takeoverProbeMs ?? DEFAULT_TAKEOVER_PROBE_MS,
+        maxInFlight: this.config.limits.maxTakeoverProbes ?? DEFAULT_MAX_TAKEOVER_PROBES,
+      }),
+    );
   }
 
   /** Binds every listen address; resolves once datagrams are accepted. */
@@ -183,7 +225,17 @@ export class Gateway {
    * downlink timings. New limits apply to new sessions; existing topic tables keep their size.
    */
   reconfigure(
-    changes: Pick<GatewayConfig, 'predefined' | 'allowClients' | 'limits' | 'downlink' | 'sessionExpiryMs'>,
+    changes: Pick<
+      GatewayConfig,
+      | 'predefined'
+      | 'allowClients'
+      | 'limits'
+      | 'downlink'
+      | 'sessionExpiryMs'
+      | 'idleSessionExpiryMs'
+      | 'allowQosMinusOne'
+      | 'takeoverProbeMs'
+    >,
   ): void {
     Object.assign(this.config.downlink, changes.downlink); // the delivery engine holds this object
     this.config = { ...this.config, ...changes, downlink: this.config.downlink };
@@ -263,6 +315,7 @@ export class Gateway {
     }
     try {
       this.dispatch(peer, session, packet, buf.length);
+      if (session?.idle && USES_A_SESSION.has(packet.type) && session.isConnected) this.markUsed(session);
     } catch (err) {
       // A bug in one handler must not take the gateway (and every other sensor) down.
       this.stats.handlerErrors++;
@@ -325,6 +378,13 @@ export class Gateway {
     };
   }
 
+  /** The client did something real: its session gets the normal expiry and is not evicted for room. */
+  private markUsed(session: Session): void {
+    session.idle = false;
+    this.sessions.noteState(session);
+    if (!session.cleanSession) this.persist(session);
+  }
+
   private dispatch(peer: Peer, session: Session | undefined, packet: Packet, length: number): void {
     const ctx = this.ctx;
     switch (packet.type) {
@@ -358,6 +418,10 @@ export class Gateway {
         return handlePubrec(ctx, peer, session, packet);
       case 'PUBCOMP':
         return handlePubcomp(ctx, peer, session, packet);
+      case 'PINGRESP':
+        // The answer to a takeover probe (see TakeoverProbes); otherwise unexpected.
+        if (!this.probes.onPingresp(peer)) this.stats.unexpected++;
+        return;
       case 'WILLTOPICUPD':
         return handleWillTopicUpd(ctx, peer, session, packet);
       case 'WILLMSGUPD':
@@ -460,14 +524,15 @@ export class Gateway {
       case 'asleep':
         entry.deadline = now + Session.graceMs(session.sleepMs);
         break;
-      default:
-        // Disconnected or lost: a kept (CleanSession=0) session is forgotten after the expiry.
-        entry.deadline =
-          !session.cleanSession && this.config.sessionExpiryMs > 0
-            ? now + this.config.sessionExpiryMs
-            : Infinity;
+      default: {
+        // Disconnected or lost: a kept (CleanSession=0) session is forgotten after the expiry; one
+        // whose client never did anything after the short idle expiry (CONNECT floods).
+        const expiry = sessionExpiryFor(session, this.config);
+        entry.deadline = !session.cleanSession && expiry > 0 ? now + expiry : Infinity;
+      }
     }
     this.wheel.schedule(entry);
+    this.sessions.noteState(session);
     if (state === 'asleep' || state === 'disconnected' || state === 'lost') this.delivery.suspend(session);
   }
 
@@ -475,7 +540,7 @@ export class Gateway {
     if (session.state === 'disconnected' || session.state === 'lost') {
       session.log.info({ queued: session.outgoing.length }, 'persistent session expired: forgotten');
       this.stats.sessionsExpired++;
-      this.sessions.remove(session);
+      this.sessions.remove(session, 'expired');
       return;
     }
     const reason =
@@ -516,7 +581,7 @@ export class Gateway {
           'will could not be queued',
         );
     }
-    if (session.cleanSession) this.sessions.remove(session);
+    if (session.cleanSession) this.sessions.remove(session, 'lost');
     else this.persist(session);
   }
 
@@ -631,9 +696,15 @@ export class Gateway {
     const will = session.will;
     this.deps.sessionStore.save({
       clientId: session.clientId,
-      subscriptions: [...session.subscriptions.values()].map(({ filter, qos, topicIdType, topicId }) =>
-        topicId === undefined ? { filter, qos, topicIdType } : { filter, qos, topicIdType, topicId },
-      ),
+      // Written in full only when the session is first persisted; then key by key as they change.
+      subscriptions: session.persisted
+        ? undefined
+        : [...session.subscriptions.values()].map(({ filter, qos, topicIdType, topicId }) => ({
+            filter,
+            qos,
+            topicIdType,
+            topicId,
+          })),
       will: will && {
         topic: will.topic,
         payload: Buffer.from(will.payload).toString('base64'),
@@ -643,13 +714,16 @@ export class Gateway {
       asleep: session.state === 'asleep' || session.state === 'awake',
       sleepMs: session.sleepMs,
       keepAliveMs: session.keepAliveMs,
+      address: session.peer.address || undefined,
+      idle: session.idle || undefined,
     });
     session.persisted = true;
   }
 
-  private onSessionRemoved(session: Session): void {
+  private onSessionRemoved(session: Session, reason: DiscardReason): void {
+    this.probes.forget(session);
     this.subscriptions.removeAll(session);
-    this.delivery.discard(session);
+    this.delivery.discard(session, reason);
     if (session.persisted) this.deps.sessionStore.delete(session.clientId);
     session.persisted = false;
   }
@@ -673,18 +747,7 @@ export class Gateway {
         continue;
       }
       const session = this.restoreSession(snapshot);
-      const all = queued.get(snapshot.clientId) ?? [];
-      session.outgoing = all.filter((message) => {
-        const unsendable = this.delivery.unrepresentable(session, message);
-        if (unsendable) this.delivery.dropUnrepresentable(session, message.topic, unsendable);
-        return !unsendable;
-      });
-      if (session.outgoing.length < all.length) {
-        this.deps.downlinkStore.deleteAll(
-          snapshot.clientId,
-          all.filter((m) => !session.outgoing.includes(m)),
-        );
-      }
+      this.delivery.restoreQueue(session, queued.get(snapshot.clientId) ?? []);
       messages += session.outgoing.length;
       queued.delete(snapshot.clientId);
     }
@@ -698,14 +761,15 @@ export class Gateway {
     // No address until the device speaks again; the placeholder is never sent to.
     const peer: Peer = {
       socket: this.sockets[0]!,
-      address: '',
+      // Where it last spoke from: only for the per-address bound, never sent to while unbound.
+      address: snapshot.address ?? '',
       port: 0,
       key: `restored|${snapshot.clientId}`,
     };
     const session = this.sessions.create(snapshot.clientId, peer);
     this.sessions.unbind(session);
     session.cleanSession = false;
-    session.persisted = true;
+    session.idle = snapshot.idle === true;
     session.keepAliveMs = snapshot.keepAliveMs;
     session.sleepMs = snapshot.sleepMs;
     let dropped = false;
@@ -718,7 +782,7 @@ export class Gateway {
         dropped = true;
       } else session.will = { ...snapshot.will, payload: Buffer.from(snapshot.will.payload, 'base64') };
     }
-    for (const sub of snapshot.subscriptions) {
+    for (const sub of snapshot.subscriptions ?? []) {
       const problem = brokerFilterProblem(sub.filter);
       if (problem) {
         this.dropRestored({ clientId: snapshot.clientId, problem }, 'persisted subscription');
@@ -728,6 +792,8 @@ export class Gateway {
       // Retained messages re-sent on re-subscribe were delivered before the restart.
       this.subscriptions.add(session, { ...sub, retainedSeen: null });
     }
+    // After the adds: they are on disk already and need no second write.
+    session.persisted = true;
     this.setState(session, snapshot.asleep ? 'asleep' : 'disconnected');
     if (dropped) this.persist(session);
     return session;

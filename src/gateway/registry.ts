@@ -2,12 +2,20 @@ import type { Logger } from 'pino';
 import type { SessionRegistry } from './context.js';
 import { describePeer, type Peer } from './peer.js';
 import { Session } from './session.js';
+import type { DiscardReason } from './stats.js';
 import type { TimerWheel } from './wheel.js';
 
 /** Sessions keyed by client id, reachable by address: one place that keeps both maps in step. */
 export class Sessions implements SessionRegistry {
   private readonly byId = new Map<string, Session>();
   private readonly byAddress = new Map<string, Session>();
+  /** Sessions by the IP address they last spoke from (bound or not), for the per-address bound. */
+  private readonly byIp = new Map<string, Set<Session>>();
+  /**
+   * Disconnected or lost sessions whose client never did anything but CONNECT, oldest first (a Set
+   * keeps insertion order): what a full table evicts to make room for a new device.
+   */
+  private readonly idleDetached = new Set<Session>();
 
   constructor(
     private readonly log: Logger,
@@ -17,7 +25,7 @@ export class Sessions implements SessionRegistry {
     private readonly onSupervisionExpired: (session: Session, now: number) => void,
     private readonly onRetryDue: (session: Session, now: number) => void,
     /** Cleans up what hangs off a session (subscriptions, queued messages, its stored snapshot). */
-    private readonly onRemoved: (session: Session) => void,
+    private readonly onRemoved: (session: Session, reason: DiscardReason) => void,
   ) {}
 
   /** Topic table size for sessions created from now on. */
@@ -50,14 +58,36 @@ export class Sessions implements SessionRegistry {
     );
     this.byId.set(clientId, session);
     this.byAddress.set(peer.key, session);
+    this.trackIp(session, peer.address);
     return session;
+  }
+
+  /** Sessions that last spoke from this IP address (bound or not). */
+  countAt(ip: string): number {
+    return this.byIp.get(ip)?.size ?? 0;
+  }
+
+  /** Keeps the eviction order in step with the session's state and idleness (call after changes). */
+  noteState(session: Session): void {
+    this.idleDetached.delete(session);
+    if (session.idle && (session.state === 'disconnected' || session.state === 'lost'))
+      this.idleDetached.add(session);
+  }
+
+  /** The oldest disconnected or lost session that never did anything (at this IP, if given). */
+  oldestIdleDetached(ip?: string): Session | undefined {
+    for (const session of this.idleDetached)
+      if (ip === undefined || session.peer.address === ip) return session;
+    return undefined;
   }
 
   rebind(session: Session, peer: Peer): void {
     if (this.byAddress.get(session.peer.key) === session) this.byAddress.delete(session.peer.key);
     const previous = this.byAddress.get(peer.key);
     if (previous && previous !== session) this.byAddress.delete(peer.key);
+    this.untrackIp(session);
     session.peer = peer;
+    this.trackIp(session, peer.address);
     session.log = this.log.child({ clientId: session.clientId, address: describePeer(peer) });
     this.byAddress.set(peer.key, session);
   }
@@ -66,12 +96,26 @@ export class Sessions implements SessionRegistry {
     if (this.byAddress.get(session.peer.key) === session) this.byAddress.delete(session.peer.key);
   }
 
-  remove(session: Session): void {
+  remove(session: Session, reason: DiscardReason = 'clean_session'): void {
     this.unbind(session);
     this.wheel.cancel(session.supervision);
     this.wheel.cancel(session.retry);
     if (this.byId.get(session.clientId) === session) this.byId.delete(session.clientId);
-    this.onRemoved(session);
+    this.untrackIp(session);
+    this.idleDetached.delete(session);
+    this.onRemoved(session, reason);
+  }
+
+  private trackIp(session: Session, ip: string): void {
+    if (ip === '') return; // restored without a known address
+    let sessions = this.byIp.get(ip);
+    if (!sessions) this.byIp.set(ip, (sessions = new Set()));
+    sessions.add(session);
+  }
+
+  private untrackIp(session: Session): void {
+    const sessions = this.byIp.get(session.peer.address);
+    if (sessions?.delete(session) && sessions.size === 0) this.byIp.delete(session.peer.address);
   }
 
   all(): IterableIterator<Session> {

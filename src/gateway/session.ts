@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { DownlinkMessage } from '../store/downlink.js';
+import type { DownlinkMessage, QueuedDownlink } from '../store/downlink.js';
 import { TopicTable } from '../topics/table.js';
 import type { Peer } from './peer.js';
 import type { Subscription } from './subscriptions.js';
@@ -55,6 +55,11 @@ export class Session {
   lastQos1: { msgId: number; topicId: number; committed: boolean } | undefined;
   /** Liveness supervision: keep-alive while active, sleep duration while asleep. */
   readonly supervision: WheelEntry;
+  /**
+   * The client has done nothing but CONNECT (no PUBLISH, SUBSCRIBE or REGISTER): such a session, once
+   * disconnected, expires after the short idle expiry and is the first to make room for a new one.
+   */
+  idle = true;
   /** A snapshot of this session is in the session store. */
   persisted = false;
   lastSeenWall = 0;
@@ -63,8 +68,17 @@ export class Session {
 
   /** Subscriptions by broker filter. */
   readonly subscriptions = new Map<string, Subscription>();
-  /** Downlink messages waiting for delivery, oldest first; the head may be in flight. */
-  outgoing: DownlinkMessage[] = [];
+  /**
+   * Downlink messages waiting for delivery, oldest first; the head may be in flight. While the device
+   * cannot receive, entries are references whose payload stays on disk until delivery.
+   */
+  outgoing: QueuedDownlink[] = [];
+  /** Bytes of `outgoing` (stored record sizes), against the per-device byte cap. */
+  queuedBytes = 0;
+  /** The head's payload is being read from disk. */
+  loadingHead = false;
+  /** Messages dropped since this device's queue last had room (one warning per episode). */
+  dropEpisode = 0;
   /** The gateway-initiated exchange under way (one at a time, §6.6): REGISTER, PUBLISH or PUBREL. */
   inflight: InFlight | undefined;
   /** Topic ids the device has confirmed in this connection; others are REGISTERed before use. */

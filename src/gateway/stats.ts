@@ -1,6 +1,9 @@
 /** Upper bounds (ms) of the PUBACK latency histogram buckets; the last bucket is +Inf. */
 export const LATENCY_BUCKETS_MS = [1, 2, 5, 10, 20, 50, 100, 250, 500, 1000, 2500] as const;
 
+/** Why a session's queued downlink messages were thrown away with it. */
+export type DiscardReason = 'clean_session' | 'expired' | 'evicted' | 'lost';
+
 /**
  * Counters an operator can graph (observe/ exports them as Prometheus metrics). Plain number fields:
  * incrementing one on the hot path costs nothing.
@@ -39,6 +42,31 @@ export class GatewayStats {
   restoreDropped = 0;
   /** Broker messages whose storage for the devices failed: not acknowledged, the broker sends them again. */
   downlinkStoreFailures = 0;
+  /** Queued downlink messages thrown away with their session, by why. */
+  readonly downlinkDiscarded: Record<DiscardReason, number> = {
+    clean_session: 0,
+    expired: 0,
+    evicted: 0,
+    lost: 0,
+  };
+  /** SUBSCRIBEs refused with "congestion": the device's own bound, or the gateway's broker filters. */
+  readonly subscriptionsRefused = { client: 0, gateway: 0 };
+  /** CONNECTs refused with "congestion": the per-address bound or --max-clients, nothing to evict. */
+  readonly connectsRefused = { address: 0, clients: 0 };
+  /** Idle disconnected sessions removed to make room for a new client. */
+  sessionsEvicted = 0;
+  /** CONNECT / PINGREQ for a session alive at another address (it answered the probe): refused. */
+  takeoversRefused = 0;
+  /** Takeovers refused because --max-takeover-probes probes were already waiting. */
+  takeoverProbesFull = 0;
+  /** CONNECTs and wake-ups the allow-list refused (id, or id from that address). */
+  notAllowed = 0;
+  /** QoS −1 PUBLISHes dropped: an allow-list is set and the sender's address has no rule. */
+  qosMinusOneNotAllowed = 0;
+  /** Bytes queued for all devices now (against --downlink-max-bytes). */
+  downlinkQueuedBytes = 0;
+  /** Downlink messages dropped for room, by bound (also counted in downlinkDropped). */
+  readonly downlinkDroppedFor = { queue_full: 0, client_bytes: 0, total_bytes: 0 };
   /** Gateway-initiated messages resent after T_retry. */
   downlinkRetransmissions = 0;
   connects = 0;

@@ -27,7 +27,19 @@ export class SubscriptionIndex {
   private readonly sessionsByFilter = new Map<string, Set<Session>>();
   private readonly trie = new FilterTrie();
 
-  constructor(private readonly onLast: (filter: string) => void) {}
+  constructor(
+    private readonly onLast: (filter: string) => void,
+    /** Told of every change to a session's subscriptions (persistence writes one key per change). */
+    private readonly onChange?: {
+      added(session: Session, subscription: Subscription): void;
+      removed(session: Session, filter: string): void;
+    },
+  ) {}
+
+  /** Whether some device holds this broker filter already (so it costs no new broker subscription). */
+  has(filter: string): boolean {
+    return this.sessionsByFilter.has(filter);
+  }
 
   get filterCount(): number {
     return this.sessionsByFilter.size;
@@ -43,11 +55,13 @@ export class SubscriptionIndex {
       this.trie.add(subscription.filter);
     }
     sessions.add(session);
+    this.onChange?.added(session, subscription);
     return isNew;
   }
 
   remove(session: Session, filter: string): boolean {
     if (!session.subscriptions.delete(filter)) return false;
+    this.onChange?.removed(session, filter);
     const sessions = this.sessionsByFilter.get(filter);
     if (sessions?.delete(session) && sessions.size === 0) {
       this.sessionsByFilter.delete(filter);

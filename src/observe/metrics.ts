@@ -209,6 +209,7 @@ function defineDeviceMetrics(metric: Mirror<Snapshot>): void {
     'Persistent (CleanSession=0) device sessions forgotten after --device-session-expiry without the device.',
     (s) => s.gateway.sessionsExpired,
   );
+  defineSessionMetrics(metric);
   metric.histogram(
     'mqttsn_puback_latency_seconds',
     'Time from a device QoS 1/2 PUBLISH to its PUBACK/PUBREC: mostly waiting for the synced disk write.',
@@ -218,6 +219,62 @@ function defineDeviceMetrics(metric: Mirror<Snapshot>): void {
       sum: s.gateway.pubackLatencySumMs / 1000,
       count: s.gateway.pubackLatencyCount,
     }),
+  );
+}
+
+/** Device sessions and their downlink queues: bounds, refusals and what was thrown away (sessions). */
+function defineSessionMetrics(metric: Mirror<Snapshot>): void {
+  metric.labeledCounter(
+    'mqttsn_downlink_discarded_total',
+    'Queued downlink messages thrown away with their session, by reason: clean_session (CONNECT with ' +
+      'CleanSession=1, or a clean session ending), expired, evicted (room for a new device), lost.',
+    'reason',
+    (s) => ({ ...s.gateway.downlinkDiscarded }),
+  );
+  metric.gauge(
+    'mqttsn_downlink_queued_bytes',
+    'Bytes of downlink messages queued for devices (on disk), against --downlink-max-bytes.',
+    (s) => s.gateway.downlinkQueuedBytes,
+  );
+  metric.labeledCounter(
+    'mqttsn_downlink_dropped_total',
+    'Downlink messages dropped for room, by bound: queue_full (--downlink-queue), client_bytes ' +
+      '(--downlink-queue-bytes), total_bytes (--downlink-max-bytes).',
+    'reason',
+    (s) => ({ ...s.gateway.downlinkDroppedFor }),
+  );
+  metric.labeledCounter(
+    'mqttsn_connects_refused_total',
+    'CONNECTs answered CONNACK "congestion" for want of room, by bound: address ' +
+      '(--max-sessions-per-address) or clients (--max-clients), with no idle session to evict.',
+    'limit',
+    (s) => ({ ...s.gateway.connectsRefused }),
+  );
+  metric.counter(
+    'mqttsn_sessions_evicted_total',
+    'Disconnected sessions whose client never did anything but CONNECT, removed to make room.',
+    (s) => s.gateway.sessionsEvicted,
+  );
+  metric.labeledCounter(
+    'mqttsn_session_takeovers_refused_total',
+    'CONNECT / PINGREQ for a session present at another address, refused: alive (its old address ' +
+      'answered PINGREQ) or probes_full (--max-takeover-probes probes already waiting).',
+    'reason',
+    (s) => ({ alive: s.gateway.takeoversRefused, probes_full: s.gateway.takeoverProbesFull }),
+  );
+  metric.labeledCounter(
+    'mqttsn_allow_list_refused_total',
+    'Refused by the allow-list: connect (CONNECT or wake-up, id or id from that address) or ' +
+      'qos_minus_one (QoS -1 PUBLISH from an address without a rule, dropped).',
+    'kind',
+    (s) => ({ connect: s.gateway.notAllowed, qos_minus_one: s.gateway.qosMinusOneNotAllowed }),
+  );
+  metric.labeledCounter(
+    'mqttsn_subscriptions_refused_total',
+    'SUBSCRIBEs answered SUBACK "congestion", by bound: client (--max-subscriptions) or gateway ' +
+      '(--max-broker-subscriptions).',
+    'limit',
+    (s) => ({ ...s.gateway.subscriptionsRefused }),
   );
 }
 

@@ -17,6 +17,30 @@ export interface DownlinkMessage {
   /** How the device subscribed: deliveries to predefined / short subscriptions reuse that id. */
   topicIdType: TopicIdTypeName;
   topicId: number;
+  /** Bytes it takes in the queue (the stored record); computed when absent. */
+  size?: number;
+}
+
+/**
+ * A queued message whose content stays on disk until it is delivered: what a sleeper's queue holds,
+ * and all a restart loads (so RAM does not grow with what sleepers have waiting).
+ */
+export interface DownlinkRef {
+  seq: number;
+  size: number;
+}
+
+export type QueuedDownlink = DownlinkMessage | DownlinkRef;
+
+export function isLoaded(entry: QueuedDownlink): entry is DownlinkMessage {
+  return 'payload' in entry;
+}
+
+/** The bytes a message takes in the queue: its stored record. */
+export function sizeOf(entry: QueuedDownlink): number {
+  if (!isLoaded(entry)) return entry.size;
+  entry.size ??= 8 + Buffer.byteLength(entry.topic, 'utf8') + entry.payload.length;
+  return entry.size;
 }
 
 const FORMAT_VERSION = 1;
@@ -27,9 +51,12 @@ const SEQ_META_KEY = 'downlink.seq';
  * Per-device durable queues of downlink messages (QoS 1/2, and QoS 0 for sleepers when configured):
  * key = client id, 0x00, 8-byte sequence — so one device's messages are contiguous and in order.
  * Client ids never contain control characters (the gateway refuses them), so 0x00 cannot collide.
+ * A small index under the same keys holds each record's size: a restart reads the index, not the
+ * payloads, which are read one by one when delivered.
  */
 export class DownlinkStore implements DownlinkQueueStore {
   private readonly queues;
+  private readonly index;
   private readonly meta;
   private lastSeq = 0;
 
@@ -38,6 +65,10 @@ export class DownlinkStore implements DownlinkQueueStore {
     private readonly writer: BatchWriter,
   ) {
     this.queues = db.sublevel<Buffer, Buffer>('downlink', { keyEncoding: 'buffer', valueEncoding: 'buffer' });
+    this.index = db.sublevel<Buffer, Buffer>('downlink-index', {
+      keyEncoding: 'buffer',
+      valueEncoding: 'buffer',
+    });
     this.meta = db.sublevel<string, Buffer>('meta', { keyEncoding: 'utf8', valueEncoding: 'buffer' });
   }
 
@@ -48,19 +79,49 @@ export class DownlinkStore implements DownlinkQueueStore {
     return store;
   }
 
-  /** Every stored message, grouped by client id, in order. */
-  async loadAll(): Promise<Map<string, DownlinkMessage[]>> {
-    const byClient = new Map<string, DownlinkMessage[]>();
-    for await (const [key, value] of this.queues.iterator()) {
+  /**
+   * Every stored message as a reference (sequence and size), grouped by client id, in order. Records
+   * written before the index existed are measured once and indexed.
+   */
+  async loadAll(): Promise<Map<string, DownlinkRef[]>> {
+    const sizes = new Map<string, number>();
+    for await (const [key, value] of this.index.iterator())
+      sizes.set(key.toString('latin1'), value.readUInt32BE(0));
+    const byClient = new Map<string, DownlinkRef[]>();
+    const migration: Operation[] = [];
+    for await (const key of this.queues.keys()) {
       const split = key.indexOf(0);
       const clientId = key.subarray(0, split).toString('utf8');
       const seq = readSeq(key, split + 1);
       this.lastSeq = Math.max(this.lastSeq, seq);
+      const id = key.toString('latin1');
+      let size = sizes.get(id);
+      sizes.delete(id);
+      if (size === undefined) {
+        const value = await this.queues.get(key);
+        if (value === undefined) continue;
+        size = value.length;
+        migration.push({ type: 'put', sublevel: this.index, key, value: sizeValue(size) });
+      }
       let list = byClient.get(clientId);
       if (!list) byClient.set(clientId, (list = []));
-      list.push(decodeMessage(seq, value));
+      list.push({ seq, size });
     }
+    // Index entries whose record is gone (a crash between batches cannot do it, but be tidy).
+    for (const id of sizes.keys())
+      migration.push({ type: 'del', sublevel: this.index, key: Buffer.from(id, 'latin1') });
+    if (migration.length > 0)
+      await new Promise<void>((resolve) => this.writer.write(migration, () => resolve()));
     return byClient;
+  }
+
+  /** The stored message behind a reference; undefined when the record is missing. */
+  async read(clientId: string, ref: DownlinkRef): Promise<DownlinkMessage | undefined> {
+    const value = await this.queues.get(keyOf(clientId, ref.seq));
+    if (value === undefined) return undefined;
+    const message = decodeMessage(ref.seq, value);
+    message.size = ref.size;
+    return message;
   }
 
   /**
@@ -74,12 +135,11 @@ export class DownlinkStore implements DownlinkQueueStore {
     const operations: Operation[] = [];
     for (const { clientId, message } of entries) {
       message.seq = ++this.lastSeq;
-      operations.push({
-        type: 'put',
-        sublevel: this.queues,
-        key: keyOf(clientId, message.seq),
-        value: encodeMessage(message),
-      });
+      const key = keyOf(clientId, message.seq);
+      const value = encodeMessage(message);
+      message.size = value.length;
+      operations.push({ type: 'put', sublevel: this.queues, key, value });
+      operations.push({ type: 'put', sublevel: this.index, key, value: sizeValue(value.length) });
     }
     const seqValue = Buffer.alloc(8);
     writeSeq(seqValue, 0, this.lastSeq);
@@ -88,15 +148,31 @@ export class DownlinkStore implements DownlinkQueueStore {
   }
 
   delete(clientId: string, seq: number): void {
-    this.writer.write([{ type: 'del', sublevel: this.queues, key: keyOf(clientId, seq) }]);
+    const key = keyOf(clientId, seq);
+    this.writer.write([
+      { type: 'del', sublevel: this.queues, key },
+      { type: 'del', sublevel: this.index, key },
+    ]);
   }
 
-  deleteAll(clientId: string, messages: readonly DownlinkMessage[]): void {
-    const operations: Operation[] = messages
-      .filter((m) => m.seq > 0)
-      .map((m) => ({ type: 'del', sublevel: this.queues, key: keyOf(clientId, m.seq) }));
+  deleteAll(clientId: string, messages: ReadonlyArray<{ seq: number }>): void {
+    const operations: Operation[] = [];
+    for (const { seq } of messages) {
+      if (seq === 0) continue;
+      const key = keyOf(clientId, seq);
+      operations.push(
+        { type: 'del', sublevel: this.queues, key },
+        { type: 'del', sublevel: this.index, key },
+      );
+    }
     if (operations.length > 0) this.writer.write(operations);
   }
+}
+
+function sizeValue(size: number): Buffer {
+  const value = Buffer.allocUnsafe(4);
+  value.writeUInt32BE(size, 0);
+  return value;
 }
 
 function keyOf(clientId: string, seq: number): Buffer {

@@ -3,9 +3,9 @@
  * make writes fail on command, as a full or broken disk does. Tests put them where the real stores go
  * (no mocks: reads and successful writes are the real store's). A failed write writes nothing.
  */
-import type { DownlinkMessage } from './downlink.js';
+import type { DownlinkMessage, DownlinkRef } from './downlink.js';
 import type { DownlinkQueueStore, SessionRecordStore } from './ports.js';
-import type { SessionSnapshot } from './sessions.js';
+import type { SessionSnapshot, StoredSubscription } from './sessions.js';
 
 /** The switch the tests turn: while failing, every write is refused with `error`. */
 export class WriteFaults {
@@ -40,8 +40,12 @@ export class FaultyDownlinkStore implements DownlinkQueueStore {
     readonly faults = new WriteFaults(),
   ) {}
 
-  loadAll(): Promise<Map<string, DownlinkMessage[]>> {
+  loadAll(): Promise<Map<string, DownlinkRef[]>> {
     return this.inner.loadAll();
+  }
+
+  read(clientId: string, ref: DownlinkRef): Promise<DownlinkMessage | undefined> {
+    return this.inner.read(clientId, ref);
   }
 
   put(
@@ -58,7 +62,7 @@ export class FaultyDownlinkStore implements DownlinkQueueStore {
     if (!this.faults.take()) this.inner.delete(clientId, seq);
   }
 
-  deleteAll(clientId: string, messages: readonly DownlinkMessage[]): void {
+  deleteAll(clientId: string, messages: ReadonlyArray<{ seq: number }>): void {
     if (!this.faults.take()) this.inner.deleteAll(clientId, messages);
   }
 }
@@ -77,6 +81,14 @@ export class FaultySessionStore implements SessionRecordStore {
     const err = this.faults.take();
     if (err) setImmediate(() => done?.(err));
     else this.inner.save(snapshot, done);
+  }
+
+  saveSubscription(clientId: string, subscription: StoredSubscription): void {
+    if (!this.faults.take()) this.inner.saveSubscription(clientId, subscription);
+  }
+
+  deleteSubscription(clientId: string, filter: string): void {
+    if (!this.faults.take()) this.inner.deleteSubscription(clientId, filter);
   }
 
   delete(clientId: string): void {

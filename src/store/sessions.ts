@@ -1,22 +1,46 @@
 import type { TopicIdTypeName } from '../codec/constants.js';
-import type { BatchWriter } from './batch-writer.js';
+import type { BatchWriter, Operation } from './batch-writer.js';
 import type { Store } from './db.js';
 import type { SessionRecordStore } from './ports.js';
+
+/** One subscription of a persistent session, as stored. */
+export interface StoredSubscription {
+  filter: string;
+  qos: 0 | 1 | 2;
+  topicIdType: TopicIdTypeName;
+  topicId?: number;
+}
 
 /** What a CleanSession=0 session keeps across disconnects, sleeps and gateway restarts (§6.3). */
 export interface SessionSnapshot {
   clientId: string;
-  subscriptions: Array<{ filter: string; qos: 0 | 1 | 2; topicIdType: TopicIdTypeName; topicId?: number }>;
+  /**
+   * Loaded from the 'subscriptions' sublevel (one key each). Written inside the snapshot only by
+   * versions before that; such snapshots are migrated on load.
+   */
+  subscriptions?: StoredSubscription[];
   will?: { topic: string; payload: string /* base64 */; qos: 0 | 1 | 2; retain: boolean };
   /** Asleep sessions keep their sleep supervision across a restart. */
   asleep: boolean;
   sleepMs: number;
   keepAliveMs: number;
+  /** IP address the session was last bound to (per-address bounds survive a restart). */
+  address?: string;
+  /** The client has done nothing but CONNECT: the short idle expiry applies. */
+  idle?: boolean;
 }
 
-/** Persisted sessions, one JSON record per client id. Written through the shared group commit. */
+/** Separates the client id from the filter in a subscription key; client ids never hold U+0000. */
+const SEPARATOR = '\u0000';
+
+/**
+ * Persisted sessions: one JSON record per client id, and one key per subscription (client id, U+0000,
+ * broker filter), so a SUBSCRIBE writes one small key instead of the device's whole list.
+ * Written through the shared group commit.
+ */
 export class SessionStore implements SessionRecordStore {
   private readonly records;
+  private readonly subscriptions;
 
   constructor(
     db: Store,
@@ -26,22 +50,75 @@ export class SessionStore implements SessionRecordStore {
       keyEncoding: 'utf8',
       valueEncoding: 'json',
     });
+    this.subscriptions = db.sublevel<string, Omit<StoredSubscription, 'filter'>>('subscriptions', {
+      keyEncoding: 'utf8',
+      valueEncoding: 'json',
+    });
   }
 
+  /** Every snapshot with its subscriptions; snapshots of the old format (list inside) are migrated. */
   async loadAll(): Promise<SessionSnapshot[]> {
+    const byClient = new Map<string, StoredSubscription[]>();
+    for await (const [key, value] of this.subscriptions.iterator()) {
+      const split = key.indexOf(SEPARATOR);
+      const clientId = key.slice(0, split);
+      let list = byClient.get(clientId);
+      if (!list) byClient.set(clientId, (list = []));
+      list.push({ ...value, filter: key.slice(split + 1) });
+    }
     const all: SessionSnapshot[] = [];
-    for await (const value of this.records.values()) all.push(value);
+    const migration: Operation[] = [];
+    for await (const snapshot of this.records.values()) {
+      const stored = byClient.get(snapshot.clientId) ?? [];
+      if (snapshot.subscriptions) {
+        const { subscriptions: old, ...rest } = snapshot;
+        for (const sub of old) migration.push(this.putOperation(snapshot.clientId, sub));
+        migration.push({ type: 'put', sublevel: this.records, key: snapshot.clientId, value: rest });
+        const seen = new Set(stored.map((s) => s.filter));
+        for (const sub of old) if (!seen.has(sub.filter)) stored.push(sub);
+      }
+      byClient.delete(snapshot.clientId);
+      all.push({ ...snapshot, subscriptions: stored });
+    }
+    // Subscriptions of a session whose record is gone (a crash between two batches): forget them.
+    for (const [clientId, orphaned] of byClient)
+      for (const { filter } of orphaned) migration.push(this.deleteOperation(clientId, filter));
+    if (migration.length > 0)
+      await new Promise<void>((resolve) => this.writer.write(migration, () => resolve()));
     return all;
   }
 
+  /** The snapshot without subscriptions (they are written one by one). */
   save(snapshot: SessionSnapshot, done?: (err?: Error) => void): void {
-    this.writer.write(
-      [{ type: 'put', sublevel: this.records, key: snapshot.clientId, value: snapshot }],
-      done,
-    );
+    const { subscriptions, ...record } = snapshot;
+    const operations: Operation[] = [
+      { type: 'put', sublevel: this.records, key: snapshot.clientId, value: record },
+    ];
+    for (const sub of subscriptions ?? []) operations.push(this.putOperation(snapshot.clientId, sub));
+    this.writer.write(operations, done);
+  }
+
+  saveSubscription(clientId: string, subscription: StoredSubscription): void {
+    this.writer.write([this.putOperation(clientId, subscription)]);
+  }
+
+  deleteSubscription(clientId: string, filter: string): void {
+    this.writer.write([this.deleteOperation(clientId, filter)]);
   }
 
   delete(clientId: string): void {
     this.writer.write([{ type: 'del', sublevel: this.records, key: clientId }]);
+  }
+
+  private putOperation(
+    clientId: string,
+    { filter, qos, topicIdType, topicId }: StoredSubscription,
+  ): Operation {
+    const value = topicId === undefined ? { qos, topicIdType } : { qos, topicIdType, topicId };
+    return { type: 'put', sublevel: this.subscriptions, key: clientId + SEPARATOR + filter, value };
+  }
+
+  private deleteOperation(clientId: string, filter: string): Operation {
+    return { type: 'del', sublevel: this.subscriptions, key: clientId + SEPARATOR + filter };
   }
 }

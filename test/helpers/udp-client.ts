@@ -33,6 +33,8 @@ export interface MqttSnTestClientOptions {
   gatewayHost?: string;
   /** 'udp4' (default, binds 127.0.0.1:0) or 'udp6' (binds ::1:0). */
   family?: 'udp4' | 'udp6';
+  /** Local address to bind (default the loopback of the family); e.g. 127.0.0.2 for another host. */
+  bindHost?: string;
   /** Passed to encode/decode, e.g. { maxClientIdLength: 64 } to test long client ids. */
   codec?: CodecOptions;
 }
@@ -122,7 +124,7 @@ export class MqttSnTestClient {
     const socket = dgram.createSocket(family);
     await new Promise<void>((resolve, reject) => {
       socket.once('error', reject);
-      socket.bind(0, loopback, () => {
+      socket.bind(0, opts.bindHost ?? loopback, () => {
         socket.off('error', reject);
         resolve();
       });

@@ -22,7 +22,7 @@ export interface GatewayFixture {
   broker?: AedesHandle;
   /** Filters the gateway asked the broker side to subscribe / unsubscribe, in order. */
   brokerCalls: string[];
-  client(family?: 'udp4' | 'udp6'): Promise<MqttSnTestClient>;
+  client(family?: 'udp4' | 'udp6', bindHost?: string): Promise<MqttSnTestClient>;
   /** Everything the outbox holds, in order. */
   stored(): Promise<OutboxEntry[]>;
   /** Lets the manual clock run `ms` and fires what is due. */
@@ -41,6 +41,8 @@ export interface FixtureOptions {
   broker?: boolean;
   /** The gateway's logger (default: silent, or TEST_LOG_LEVEL). */
   log?: Logger;
+  /** Data dir to use (default: a fresh temp dir), e.g. one prepared with an older format. */
+  dir?: string;
   /** Runs on every open, before the gateway starts: writes what an older version left on disk. */
   seed?: (store: Store, writer: BatchWriter) => Promise<void>;
   /** Wraps the downlink store (e.g. with one that fails on purpose). */
@@ -53,7 +55,7 @@ export interface FixtureOptions {
  */
 export async function startGateway(t: TestContext, options: FixtureOptions = {}): Promise<GatewayFixture> {
   const log = options.log ?? pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
-  const dir = withTempDir(t, 'mqttsn-gw-');
+  const dir = options.dir ?? withTempDir(t, 'mqttsn-gw-');
   const clock = new ManualClock();
   const brokerCalls: string[] = [];
   const broker = options.broker ? await startAedes() : undefined;
@@ -155,9 +157,9 @@ export async function startGateway(t: TestContext, options: FixtureOptions = {})
     },
     broker,
     brokerCalls,
-    async client(family = 'udp4') {
+    async client(family = 'udp4', bindHost) {
       const address = gateway.addresses().find((a) => (a.family === 'IPv6') === (family === 'udp6'))!;
-      const c = await MqttSnTestClient.create({ gatewayPort: address.port, family });
+      const c = await MqttSnTestClient.create({ gatewayPort: address.port, family, bindHost });
       clients.push(c);
       return c;
     },

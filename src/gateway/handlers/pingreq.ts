@@ -1,29 +1,45 @@
 import type { PingReqPacket } from '../../codec/types.js';
 import type { GatewayContext } from '../context.js';
-import type { Peer } from '../peer.js';
+import { allowListOf } from '../allow-list.js';
+import { describePeer, type Peer } from '../peer.js';
+import { guardTakeover } from '../takeover.js';
 import { sendNotConnected } from '../replies.js';
 import type { Session } from '../session.js';
 
 /**
- * PINGREQ (§6.11, §6.14). From a connected client: keep-alive, answered PINGRESP. With a client id
- * from a sleeping client: it is awake; its buffered messages are delivered (each acknowledged as
- * usual), then PINGRESP lets it sleep again for the same duration — at once when nothing is buffered.
+ * PINGREQ (§6.11, §6.14). From a connected client: keep-alive, answered PINGRESP. From a sleeping
+ * client (with its client id, or without one from the address it sleeps at, as Paho's client sends
+ * it): it is awake; its buffered messages are delivered (each acknowledged as usual), then PINGRESP
+ * lets it sleep again for the same duration — at once when nothing is buffered.
  */
 export function handlePingreq(
   ctx: GatewayContext,
   peer: Peer,
   atPeer: Session | undefined,
   packet: PingReqPacket,
+  /** The sleeper's old address was probed and stayed silent: move it without asking again. */
+  probed = false,
 ): void {
   if (packet.clientId !== undefined) {
     const sleeper = ctx.sessions.byClientId(packet.clientId);
     if (sleeper && (sleeper.state === 'asleep' || sleeper.state === 'awake')) {
-      if (sleeper !== atPeer) ctx.sessions.rebind(sleeper, peer);
-      if (sleeper.state === 'asleep') {
-        ctx.setState(sleeper, 'awake');
-        // Sends the buffer, then PINGRESP and back to sleep (Delivery.pump).
-        ctx.delivery.pump(sleeper);
+      if (sleeper !== atPeer) {
+        if (!allowListOf(ctx).allows(sleeper.clientId, peer.address)) {
+          ctx.stats.notAllowed++;
+          ctx.warn.warn(
+            'pingreq-not-allowed',
+            { clientId: sleeper.clientId, address: describePeer(peer) },
+            'PINGREQ waking a session from an address the allow-list does not give it: ignored',
+          );
+          return;
+        }
+        // Another address wants the buffer: only if the old one is silent (the answer to a thief
+        // whose victim is alive is nothing at all).
+        const retry = (): void => handlePingreq(ctx, peer, ctx.sessions.byPeer(peer.key), packet, true);
+        if (!probed && guardTakeover(ctx, sleeper, peer, 'PINGREQ', retry, () => undefined)) return;
+        ctx.sessions.rebind(sleeper, peer);
       }
+      wake(ctx, sleeper);
       return;
     }
     if (sleeper?.isConnected && sleeper === atPeer) {
@@ -33,9 +49,20 @@ export function handlePingreq(
     sendNotConnected(ctx, peer, 'PINGREQ');
     return;
   }
+  if (atPeer && (atPeer.state === 'asleep' || atPeer.state === 'awake')) {
+    // No client id, but this address is where the session sleeps: the same wake-up (Paho MQTT-SN).
+    wake(ctx, atPeer);
+    return;
+  }
   if (!atPeer?.isConnected) {
     sendNotConnected(ctx, peer, 'PINGREQ');
     return;
   }
   ctx.send(peer, { type: 'PINGRESP' });
+}
+
+/** Sends the buffer, then PINGRESP and back to sleep (Delivery.pump); a repeat while awake waits for that. */
+function wake(ctx: GatewayContext, sleeper: Session): void {
+  if (sleeper.state === 'asleep') ctx.setState(sleeper, 'awake');
+  ctx.delivery.pump(sleeper);
 }

@@ -1,4 +1,5 @@
 import { ReturnCode, type ReturnCodeValue } from '../../codec/constants.js';
+import { admitWithoutSession } from '../allow-list.js';
 import { shortTopicName } from '../../codec/index.js';
 import type { PublishPacket } from '../../codec/types.js';
 import { lookupPredefined } from '../../topics/predefined.js';
@@ -21,6 +22,8 @@ export function handlePublish(
 ): void {
   ctx.stats.publishIn[packet.qos + 1]!++;
   if (packet.qos === -1) {
+    // With an allow-list, a sender without a session needs an address rule (issue 8 §5).
+    if (!session?.isConnected && !admitWithoutSession(ctx, peer)) return;
     publishWithoutSession(ctx, peer, session, packet);
     return;
   }

@@ -3,7 +3,11 @@ import { shortTopicName } from '../../codec/index.js';
 import type { SubscribePacket, UnsubscribePacket } from '../../codec/types.js';
 import { lookupPredefined } from '../../topics/predefined.js';
 import { brokerFilterProblem, topicFilterProblem } from '../../topics/names.js';
-import type { GatewayContext } from '../context.js';
+import {
+  DEFAULT_MAX_BROKER_SUBSCRIPTIONS,
+  DEFAULT_MAX_SUBSCRIPTIONS_PER_CLIENT,
+  type GatewayContext,
+} from '../context.js';
 import { describePeer, type Peer } from '../peer.js';
 import { sendNotConnected } from '../replies.js';
 import type { Session } from '../session.js';
@@ -40,6 +44,11 @@ export function handleSubscribe(
     );
     return;
   }
+  const bound = subscriptionBound(ctx, session, target.filter);
+  if (bound) {
+    refuseOverBound(ctx, session, packet, bound);
+    return;
+  }
   let subackTopicId = 0;
   if (packet.topicIdType === 'predefined') {
     subackTopicId = packet.topicId;
@@ -60,7 +69,7 @@ export function handleSubscribe(
     topicId: packet.topicIdType === 'normal' ? undefined : packet.topicId,
     retainedSeen: new Set(),
   });
-  ctx.persist(session);
+  // A persistent session's subscription is stored by the index (one key), not by a snapshot rewrite.
   const accept = (): void =>
     ctx.send(peer, {
       type: 'SUBACK',
@@ -96,8 +105,61 @@ export function handleUnsubscribe(
     return;
   }
   const target = resolveFilter(ctx, session, packet);
-  if (typeof target !== 'string' && ctx.subscriptions.remove(session, target.filter)) ctx.persist(session);
+  if (typeof target !== 'string') ctx.subscriptions.remove(session, target.filter);
   ctx.send(peer, { type: 'UNSUBACK', msgId: packet.msgId });
+}
+
+/**
+ * Whether one more subscription would pass a bound: the device's own (`--max-subscriptions`) or the
+ * gateway's distinct broker filters (`--max-broker-subscriptions`). Replacing a subscription the
+ * device holds, or sharing a filter another device holds, costs nothing.
+ */
+function subscriptionBound(
+  ctx: GatewayContext,
+  session: Session,
+  filter: string,
+): 'client' | 'gateway' | undefined {
+  if (session.subscriptions.has(filter)) return undefined;
+  const limits = ctx.options.limits;
+  const perClient = limits.maxSubscriptions ?? DEFAULT_MAX_SUBSCRIPTIONS_PER_CLIENT;
+  if (session.subscriptions.size >= perClient) return 'client';
+  const total = limits.maxBrokerSubscriptions ?? DEFAULT_MAX_BROKER_SUBSCRIPTIONS;
+  if (!ctx.subscriptions.has(filter) && ctx.subscriptions.filterCount >= total) return 'gateway';
+  return undefined;
+}
+
+/** SUBACK "congestion", counted, and one rate-limited line per bound. */
+function refuseOverBound(
+  ctx: GatewayContext,
+  session: Session,
+  packet: SubscribePacket,
+  bound: 'client' | 'gateway',
+): void {
+  ctx.stats.subscriptionsRefused[bound]++;
+  const limits = ctx.options.limits;
+  ctx.warn.warn(
+    `subscribe-limit|${bound}`,
+    {
+      clientId: session.clientId,
+      address: describePeer(session.peer),
+      filter: describe(packet),
+      ...(bound === 'client'
+        ? {
+            maxSubscriptions: limits.maxSubscriptions ?? DEFAULT_MAX_SUBSCRIPTIONS_PER_CLIENT,
+          }
+        : { maxBrokerSubscriptions: limits.maxBrokerSubscriptions ?? DEFAULT_MAX_BROKER_SUBSCRIPTIONS }),
+    },
+    bound === 'client'
+      ? 'SUBSCRIBE refused: subscription limit per client reached'
+      : 'SUBSCRIBE refused: broker subscription limit of the gateway reached',
+  );
+  ctx.send(session.peer, {
+    type: 'SUBACK',
+    qos: 0,
+    topicId: 0,
+    msgId: packet.msgId,
+    returnCode: ReturnCode.CONGESTION,
+  });
 }
 
 /**

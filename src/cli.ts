@@ -8,6 +8,7 @@ import type { Config } from './config/schema.js';
 import type { EmbeddedBroker } from './embedded-broker.js';
 import { createLogger } from './observe/logger.js';
 import { RecentWarnings } from './observe/recent.js';
+import { notifySystemd } from './sd-notify.js';
 
 const version = (
   JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
@@ -41,7 +42,12 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const recent = new RecentWarnings();
-  return run(config, commandLine, createLogger(config.logLevel, undefined, { recent }), recent);
+  return run(
+    config,
+    commandLine,
+    createLogger(config.logLevel, undefined, { recent, format: config.logFormat }),
+    recent,
+  );
 }
 
 async function run(
@@ -65,6 +71,7 @@ async function run(
     { version, brokers: brokerUrls.map(redactUrl), dataDir: config.dataDir, namespace: config.namespace },
     'mqttsn-bridge ready',
   );
+  void notifySystemd('ready', log); // Type=notify: the store is open and the sockets are bound
 
   return new Promise<number>((resolve) => {
     let stopping = false;
@@ -75,6 +82,7 @@ async function run(
       }
       stopping = true;
       log.info({ signal }, 'stopping');
+      void notifySystemd('stopping', log);
       bridge
         .stop()
         .then(() => embedded?.close())

@@ -1,6 +1,7 @@
 import { createServer, type Server, type Socket } from 'node:net';
-import { Aedes } from 'aedes';
+import type * as AedesModule from 'aedes';
 import type { Logger } from 'pino';
+import { ConfigError } from './config/load.js';
 import { whenBound } from './listen.js';
 
 /**
@@ -13,6 +14,7 @@ export interface EmbeddedBroker {
 }
 
 export async function startEmbeddedBroker(host: string, port: number, log: Logger): Promise<EmbeddedBroker> {
+  const { Aedes } = await loadAedes();
   const broker = await Aedes.createBroker();
   const sockets = new Set<Socket>();
   const server: Server = createServer((socket) => {
@@ -45,4 +47,24 @@ export async function startEmbeddedBroker(host: string, port: number, log: Logge
       await new Promise<void>((resolve) => broker.close(() => resolve()));
     },
   };
+}
+
+/**
+ * aedes is an optional dependency: a production install (`npm install --omit=optional`, or a
+ * packager that drops it) has a real broker and does not need it. Without it, the gateway cannot
+ * start with no --broker: say what is missing and what to do, as a configuration error (exit 2,
+ * which the systemd unit does not restart in a loop).
+ */
+async function loadAedes(): Promise<typeof AedesModule> {
+  try {
+    return await import('aedes');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw err;
+    throw new ConfigError(
+      'no broker configured, and the embedded broker for a first run needs the optional package ' +
+        'aedes, which is not installed. Pass --broker mqtt://your-broker:1883 (or set broker.urls in ' +
+        'the config file), or install aedes next to mqttsn-bridge (npm install aedes).',
+      { cause: err },
+    );
+  }
 }

@@ -5,7 +5,7 @@
  * ENTRYPOINT and health check agree with both.
  */
 import assert from 'node:assert/strict';
-import { execFile, spawnSync } from 'node:child_process';
+import { execFile, spawn, spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -112,14 +112,14 @@ const expectations: Record<string, (file: string) => Promise<void>> = {
   'deploy/config.yaml': async (file) => {
     const config = await load(file);
     assert.deepEqual(config.listen, ['0.0.0.0:1883']);
-    assert.deepEqual(config.broker.urls, ['mqtt://192.168.1.10:1883']);
-    assert.equal(config.broker.username, 'shed-pi');
+    assert.deepEqual(config.broker.urls, ['mqtt://127.0.0.1:1883']);
+    assert.equal(config.broker.username, undefined);
     assert.equal(config.broker.password, undefined);
     assert.equal(config.broker.protocolVersion, 5);
     assert.equal(config.namespace, 'mqttsn/{clientId}/');
     assert.equal(config.gatewayId, 1);
     assert.equal(config.advertise, undefined);
-    assert.equal(config.metrics, '127.0.0.1:9100');
+    assert.equal(config.metrics, '127.0.0.1:18830');
     assert.equal(config.outbox.maxBytes, 128 * 1024 * 1024);
     assert.equal(config.outbox.policy, 'reject');
     assert.equal(config.logLevel, 'info');
@@ -209,7 +209,12 @@ test('the systemd unit is hardened and sets up its user, directories, restarts a
   const service = serviceSection(readFileSync(unitFile, 'utf8'));
   const one = (key: string): string | undefined => service.get(key)?.at(-1);
   const expected: Record<string, string> = {
-    Type: 'simple',
+    // READY=1 after the store is open and the sockets are bound, sent by systemd-notify (a child).
+    Type: 'notify',
+    NotifyAccess: 'all',
+    ExecReload: '/bin/kill -HUP $MAINPID',
+    SyslogIdentifier: 'mqttsn-bridge',
+    SyslogLevelPrefix: 'true',
     DynamicUser: 'yes',
     StateDirectory: 'mqttsn-bridge',
     ConfigurationDirectory: 'mqttsn-bridge',
@@ -326,10 +331,17 @@ test('the Dockerfile: multi-stage, non-root, /data, the same flags, an ENTRYPOIN
   assert.deepEqual(all('VOLUME'), ['/data']);
   const exposed = all('EXPOSE').flatMap((e) => e.split(/\s+/));
   assert.ok(exposed.includes('1883/udp'), 'EXPOSE 1883/udp');
-  const metrics = /MQTTSN_BRIDGE_METRICS=(\S+)/.exec(all('ENV').join(' '))?.[1];
-  assert.ok(metrics, 'the image turns the metrics server (and so /healthz) on');
-  const metricsPort = metrics.split(':').at(-1)!;
-  assert.ok(exposed.includes(`${metricsPort}/tcp`) || exposed.includes(metricsPort), `EXPOSE ${metricsPort}`);
+  // The image must not switch metrics on by variable: that silently overrode a config file's
+  // `metrics:` and, with --network host, served the page on every interface.
+  const imageEnv = Object.fromEntries(
+    all('ENV')
+      .join(' ')
+      .split(/\s+/)
+      .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
+  );
+  assert.equal(imageEnv.MQTTSN_BRIDGE_METRICS, undefined, 'no MQTTSN_BRIDGE_METRICS in the image');
+  assert.equal(imageEnv.MQTTSN_BRIDGE_DATA_DIR, '/data', 'the data dir is a variable');
+  assert.ok(exposed.includes('18830/tcp'), 'EXPOSE the documented metrics port');
 
   const healthcheck = all('HEALTHCHECK')[0];
   assert.ok(healthcheck, 'a HEALTHCHECK');
@@ -343,17 +355,18 @@ test('the Dockerfile: multi-stage, non-root, /data, the same flags, an ENTRYPOIN
   const { node, nodeFlags, args } = splitCommand(entrypoint);
   assert.equal(node, 'node');
   assert.deepEqual(nodeFlags, MEMORY_FLAGS, 'the same memory flags as the systemd unit');
+  // Nothing after cli.js: `docker run IMAGE pub -p ...` reaches the device client unchanged.
+  assert.deepEqual(args, [], 'the ENTRYPOINT adds no arguments of its own');
   const commandLine = parseCommandLine([...args, '--config', '/config/config.yaml']);
   assert.equal(commandLine.command, 'run');
-  assert.equal(commandLine.flags.get('dataDir'), '/data');
   // `docker run IMAGE check-config FILE` works through the same ENTRYPOINT.
   const checking = parseCommandLine([...args, 'check-config', '/config/config.yaml']);
   assert.equal(checking.command, 'check-config');
   assert.equal(checking.configFile, '/config/config.yaml');
-  // The environment the image sets is valid.
-  const config = await loadConfig({ argv: args, env: { MQTTSN_BRIDGE_METRICS: metrics } });
-  assert.equal(config.metrics, metrics);
+  // The environment the image sets: /data, and the config file keeps its say over metrics.
+  const config = await loadConfig({ argv: args, env: imageEnv });
   assert.equal(config.dataDir, '/data');
+  assert.equal(config.metrics, undefined, 'metrics stay off until configured');
 
   const ignored = readFileSync(join(root, '.dockerignore'), 'utf8').split('\n');
   for (const entry of ['node_modules', 'dist', 'data', 'test/artifacts', '.git']) {
@@ -373,18 +386,29 @@ test("the image's health check: 200 is healthy, 503 or no answer is not, no metr
   });
   const { port } = server.address() as AddressInfo;
 
-  const check = (metrics: string): Promise<{ code: number; output: string }> =>
-    new Promise((resolve) => {
-      execFile(
-        process.execPath,
-        [join(deployDir, 'docker-healthcheck.mjs')],
-        { env: cleanEnv({ MQTTSN_BRIDGE_METRICS: metrics }), timeout: 15_000 },
-        (err, stdout, stderr) => {
-          const code = err === null ? 0 : typeof err.code === 'number' ? err.code : -1;
-          resolve({ code, output: `${stdout}${stderr}` });
-        },
-      );
+  // The check reads the gateway's command line and environment from /proc/PID: a stand-in process
+  // whose command line ends in dist/cli.js and whose environment carries the address plays it.
+  const check = async (metrics: string): Promise<{ code: number; output: string }> => {
+    const target = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)', '/app/dist/cli.js'], {
+      env: cleanEnv(metrics === '' ? {} : { MQTTSN_BRIDGE_METRICS: metrics }),
+      stdio: 'ignore',
     });
+    try {
+      return await new Promise((resolve) => {
+        execFile(
+          process.execPath,
+          [join(deployDir, 'docker-healthcheck.mjs')],
+          { env: cleanEnv({ MQTTSN_BRIDGE_HEALTHCHECK_PID: String(target.pid) }), timeout: 15_000 },
+          (err, stdout, stderr) => {
+            const code = err === null ? 0 : typeof err.code === 'number' ? err.code : -1;
+            resolve({ code, output: `${stdout}${stderr}` });
+          },
+        );
+      });
+    } finally {
+      target.kill('SIGKILL');
+    }
+  };
 
   assert.equal((await check(`127.0.0.1:${port}`)).code, 0);
   // A wildcard address (as in the image) is checked over loopback.

@@ -1,3 +1,4 @@
+import { flagUsage, formatDefault } from './defaults.js';
 import { envName, settings } from './settings.js';
 
 /** --help, generated from the settings table so it can never disagree with what is accepted. */
@@ -36,9 +37,13 @@ export function helpText(version: string): string {
   ] as const) {
     lines.push('', `${section}:`);
     for (const s of settings.filter((x) => x.section === section)) {
-      const flag = s.kind === 'boolean' ? `  --[no-]${s.flag}` : `  --${s.flag} ${s.arg ?? 'VALUE'}`;
-      lines.push(flag.padEnd(40) + s.help);
-      lines.push(''.padEnd(40) + `env ${envName(s)}, file key ${s.path}`);
+      lines.push(`  ${flagUsage(s)}`.padEnd(40) + s.help);
+      // The default comes from the schema (src/config/defaults.ts): never written a second time.
+      const fallback = formatDefault(s.path);
+      lines.push(
+        ''.padEnd(40) +
+          `env ${envName(s)}, file key ${s.path}, ${fallback === '' ? 'no default' : `default ${fallback}`}`,
+      );
     }
   }
   lines.push('', 'Docs: README.md (configuration, durability promise, operations).');

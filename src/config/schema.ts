@@ -108,6 +108,8 @@ export const configSchema = z.strictObject({
   /** HTTP address for /metrics, /healthz and the status page; off when absent. */
   metrics: hostPort.optional(),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** auto: journal when stdout is journald's (JOURNAL_STREAM), pretty on a terminal, else json. */
+  logFormat: z.enum(['auto', 'json', 'pretty', 'journal']).default('auto'),
   broker: z
     .strictObject({
       /** Several URLs: failover in order. Empty: the embedded broker on 127.0.0.1:1883. */

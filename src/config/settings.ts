@@ -389,7 +389,7 @@ export const settings: readonly Setting[] = [
     flag: 'metrics',
     kind: 'string',
     arg: 'HOST:PORT',
-    help: 'serve Prometheus /metrics, /healthz and the status page here (off by default), e.g. 0.0.0.0:9100',
+    help: 'serve Prometheus /metrics, /healthz and the status page here (off by default), e.g. 0.0.0.0:18830',
   },
   {
     section: 'Device side',
@@ -454,6 +454,14 @@ export const settings: readonly Setting[] = [
     kind: 'number',
     arg: 'S',
     help: 'the same for a session whose client never published, subscribed or registered; 0: as others',
+  },
+  {
+    section: 'General',
+    path: 'logFormat',
+    flag: 'log-format',
+    kind: 'string',
+    arg: 'auto|json|pretty|journal',
+    help: 'auto: journal under systemd, pretty on a terminal (needs the optional pino-pretty), else json; journal: JSON lines with sd-daemon priority prefixes',
   },
 ];
 

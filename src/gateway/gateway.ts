@@ -786,6 +786,8 @@ export class Gateway {
       const problem = brokerFilterProblem(sub.filter);
       if (problem) {
         this.dropRestored({ clientId: snapshot.clientId, problem }, 'persisted subscription');
+        // Stored one key each: forget this one (the rest of the session is saved again below).
+        this.deps.sessionStore.deleteSubscription(snapshot.clientId, sub.filter);
         dropped = true;
         continue;
       }

@@ -1,6 +1,3 @@
-/** Upper bounds (ms) of the PUBACK latency histogram buckets; the last bucket is +Inf. */
-export const LATENCY_BUCKETS_MS = [1, 2, 5, 10, 20, 50, 100, 250, 500, 1000, 2500] as const;
-
 /** Why a session's queued downlink messages were thrown away with it. */
 export type DiscardReason = 'clean_session' | 'expired' | 'evicted' | 'lost';
 
@@ -73,16 +70,13 @@ export class GatewayStats {
   sessionsLost = 0;
   /** Persistent sessions forgotten after --device-session-expiry without the device. */
   sessionsExpired = 0;
-  /** Store-to-PUBACK latency histogram: counts per LATENCY_BUCKETS_MS bucket plus +Inf. */
-  readonly pubackLatencyBuckets = new Float64Array(LATENCY_BUCKETS_MS.length + 1);
-  pubackLatencySumMs = 0;
-  pubackLatencyCount = 0;
+  /**
+   * Told each PUBLISH-to-PUBACK latency (ms). The metrics' histogram sets it when /metrics is served;
+   * without it a latency costs nothing.
+   */
+  pubackLatencyObserver: ((ms: number) => void) | undefined = undefined;
 
   recordPubackLatency(ms: number): void {
-    let i = 0;
-    while (i < LATENCY_BUCKETS_MS.length && ms > LATENCY_BUCKETS_MS[i]!) i++;
-    this.pubackLatencyBuckets[i]!++;
-    this.pubackLatencySumMs += ms;
-    this.pubackLatencyCount++;
+    this.pubackLatencyObserver?.(ms);
   }
 }

@@ -406,10 +406,6 @@ async function startObservability(
     outboxQuota: { maxMessages: config.outbox.maxMessages, maxBytes: config.outbox.maxBytes },
     stallMs: config.broker.stallSeconds * 1000,
   });
-  log.info(
-    { url: `http://${host.includes(':') ? `[${host}]` : host}:${server.address.port}/` },
-    'status page, /metrics and /healthz',
-  );
   return { server, history };
 }
 

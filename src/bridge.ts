@@ -6,7 +6,7 @@ import type { Config } from './config/schema.js';
 import { parseHostPort } from './config/schema.js';
 import { systemClock, type Clock } from './time.js';
 import type { MessageSink } from './gateway/context.js';
-import { Gateway, type GatewayConfig } from './gateway/gateway.js';
+import { Gateway, type LiveGatewaySettings } from './gateway/gateway.js';
 import { describePeer } from './gateway/peer.js';
 import type { Session, SessionState } from './gateway/session.js';
 import { History } from './observe/history.js';
@@ -326,19 +326,7 @@ const LIVE_SETTINGS = new Set<keyof Config>([
   'takeoverProbeMs',
 ]);
 
-function liveGatewaySettings(
-  config: Config,
-): Pick<
-  GatewayConfig,
-  | 'predefined'
-  | 'allowClients'
-  | 'limits'
-  | 'downlink'
-  | 'sessionExpiryMs'
-  | 'idleSessionExpiryMs'
-  | 'allowQosMinusOne'
-  | 'takeoverProbeMs'
-> {
+function liveGatewaySettings(config: Config): LiveGatewaySettings {
   return {
     predefined: buildPredefined(
       config.predefined.map((p) => ({ clientId: p.clientId, topicId: p.id, topic: p.topic })),

@@ -63,6 +63,19 @@ export interface GatewayConfig extends GatewayOptions {
   advertise?: AdvertiseOptions;
 }
 
+/** The settings a SIGHUP changes while running (see reconfigure). */
+export type LiveGatewaySettings = Pick<
+  GatewayConfig,
+  | 'predefined'
+  | 'allowClients'
+  | 'limits'
+  | 'downlink'
+  | 'sessionExpiryMs'
+  | 'idleSessionExpiryMs'
+  | 'allowQosMinusOne'
+  | 'takeoverProbeMs'
+>;
+
 /** What the gateway works with; the bridge passes the real ones, tests too. */
 export interface GatewayDeps {
   /** Device messages on their way to the broker (the outbox). */
@@ -224,19 +237,7 @@ export class Gateway {
    * Applies what can change while running (SIGHUP): predefined topics, the allow-list, limits and
    * downlink timings. New limits apply to new sessions; existing topic tables keep their size.
    */
-  reconfigure(
-    changes: Pick<
-      GatewayConfig,
-      | 'predefined'
-      | 'allowClients'
-      | 'limits'
-      | 'downlink'
-      | 'sessionExpiryMs'
-      | 'idleSessionExpiryMs'
-      | 'allowQosMinusOne'
-      | 'takeoverProbeMs'
-    >,
-  ): void {
+  reconfigure(changes: LiveGatewaySettings): void {
     Object.assign(this.config.downlink, changes.downlink); // the delivery engine holds this object
     this.config = { ...this.config, ...changes, downlink: this.config.downlink };
     this.sessions.setMaxTopics(changes.limits.maxTopicsPerClient);

@@ -66,7 +66,17 @@ async function run(
     // aedes speaks MQTT 3.1.1 only.
     config = { ...config, broker: { ...config.broker, protocolVersion: 4 } };
   }
+  // A SIGTERM/SIGINT while starting (opening a large outbox, binding) stops once the start is done,
+  // instead of killing the process by the signal's default action.
+  let signalledDuringStart: NodeJS.Signals | undefined;
+  const duringStart = (signal: NodeJS.Signals): void => {
+    signalledDuringStart ??= signal;
+  };
+  process.on('SIGINT', duringStart);
+  process.on('SIGTERM', duringStart);
   const bridge = await Bridge.start(config, brokerUrls, log, { recent, version });
+  process.off('SIGINT', duringStart);
+  process.off('SIGTERM', duringStart);
   log.info(
     { version, brokers: brokerUrls.map(redactUrl), dataDir: config.dataDir, namespace: config.namespace },
     'mqttsn-bridge ready',
@@ -96,6 +106,7 @@ async function run(
     };
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
+    if (signalledDuringStart) stop(signalledDuringStart);
     process.on('SIGHUP', () => {
       loadConfig({ commandLine, env: process.env }).then(
         (next) => {

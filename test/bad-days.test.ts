@@ -532,3 +532,36 @@ test('disk full, then freed: congestion and /healthz 503 while full, recovery wi
   assert.deepEqual(lost, []);
   assert.ok(duplicates <= 64, `duplicates ${duplicates} > one uplink window (64)`);
 });
+
+test('SIGTERM while the gateway is still starting: it finishes starting, stops cleanly and exits 0', async (t) => {
+  const dir = withTempDir(t, 'bad-days-early-term-');
+  const deadPort = await freeUdpPort();
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      CLI,
+      '--data-dir',
+      path.join(dir, 'data'),
+      '--listen',
+      '127.0.0.1:0',
+      '--broker',
+      `mqtt://127.0.0.1:${deadPort}`,
+    ],
+    { env: { ...process.env, MQTTSN_BRIDGE_LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  let output = '';
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  // The first line is logged inside the start (the uplink identity), before the gateway is ready.
+  await new Promise<void>((resolve) =>
+    child.stdout.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+      if (output.includes('uplink client id')) resolve();
+    }),
+  );
+  child.kill('SIGTERM');
+  assert.equal(await exited, 0, output);
+  assert.match(output, /"stopping"/);
+  assert.match(output, /"stopped"/);
+});

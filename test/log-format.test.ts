@@ -47,10 +47,13 @@ async function runGateway(
   );
   closeSync(fd);
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  await waitUntil(() => /"level":40/.test(readFileSync(file, 'utf8')), {
-    timeoutMs: 20_000,
-    description: `a warning in ${file}`,
-  });
+  await waitUntil(
+    () => {
+      const text = readFileSync(file, 'utf8');
+      return /"level":40/.test(text) && text.includes('mqttsn-bridge ready');
+    },
+    { timeoutMs: 20_000, description: `a warning and the ready line in ${file}` },
+  );
   child.kill('SIGTERM');
   assert.equal(await exited, 0);
   return readFileSync(file, 'utf8');

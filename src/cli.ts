@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
-import { Bridge } from './bridge.js';
+import { createBridge } from './bridge.js';
 import { helpText } from './config/help.js';
 import { ConfigError, loadConfig, parseCommandLine, type CommandLine } from './config/load.js';
 import type { Config } from './config/schema.js';
@@ -74,7 +74,7 @@ async function run(
   };
   process.on('SIGINT', duringStart);
   process.on('SIGTERM', duringStart);
-  const bridge = await Bridge.start(config, brokerUrls, log, { recent, version });
+  const bridge = await createBridge(config, { brokerUrls, logger: log, recent, version });
   process.off('SIGINT', duringStart);
   process.off('SIGTERM', duringStart);
   log.info(

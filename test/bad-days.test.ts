@@ -13,7 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import pino from 'pino';
-import { Bridge } from '../src/bridge.js';
+import { createBridge, type Bridge, type BridgeParts } from '../src/bridge.js';
 import { ReturnCode } from '../src/codec/constants.js';
 import type { PacketOf } from '../src/codec/types.js';
 import { loadConfig } from '../src/config/load.js';
@@ -76,7 +76,7 @@ async function startBridge(
   t: TestContext,
   brokerUrl: string,
   extraArgs: string[],
-  options: Parameters<typeof Bridge.start>[3] = {},
+  options: BridgeParts = {},
 ): Promise<{ bridge: Bridge; udpPort: number }> {
   const udpPort = await freeUdpPort();
   const config = await loadConfig({
@@ -97,7 +97,7 @@ async function startBridge(
     ],
     env: {},
   });
-  const bridge = await Bridge.start(config, config.broker.urls, silent, options);
+  const bridge = await createBridge(config, { logger: silent, ...options });
   t.after(() => bridge.stop());
   return { bridge, udpPort };
 }
@@ -278,7 +278,7 @@ test('stop() with a commit under way: its PUBACKs still reach the devices before
     ],
     env: {},
   });
-  const bridge = await Bridge.start(config, config.broker.urls, silent);
+  const bridge = await createBridge(config, { logger: silent });
   const device = await MqttSnTestClient.create({ gatewayPort: udpPort });
   t.after(() => device.close());
   await device.connect({ clientId: 'loader' });

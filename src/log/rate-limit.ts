@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { systemClock } from '../time.js';
 
 /**
  * Keeps logs readable under a flood: the first occurrence of a warning key is logged, repeats within
@@ -10,7 +11,7 @@ export class RateLimitedWarn {
   constructor(
     private readonly log: Logger,
     private readonly windowMs = 10_000,
-    private readonly now: () => number = () => performance.now(),
+    private readonly now: () => number = () => systemClock.now(),
   ) {}
 
   warn(key: string, context: Record<string, unknown>, message: string): void {

@@ -1,3 +1,4 @@
+import { systemClock } from '../time.js';
 /**
  * How fast the backlog drains: messages the broker acknowledged per second over the last ~10 s.
  * A cumulative counter is sampled once a second; the rate is the slope from the oldest sample still in
@@ -11,7 +12,7 @@ export class AckRate {
     private readonly readAcked: () => number,
     private readonly windowMs = 10_000,
     private readonly sampleEveryMs = 1_000,
-    private readonly now: () => number = () => performance.now(),
+    private readonly now: () => number = () => systemClock.now(),
   ) {}
 
   start(): void {

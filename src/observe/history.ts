@@ -1,5 +1,6 @@
 import type { UplinkState } from '../uplink/uplink.js';
 import type { BridgeView } from './view.js';
+import { systemClock } from '../time.js';
 
 /** One point of the status page's backlog chart. */
 export interface HistorySample {
@@ -32,7 +33,7 @@ export class History {
 
   constructor(
     private readonly view: Pick<BridgeView, 'outbox' | 'uplink'>,
-    { intervalMs = 10_000, capacity = 360, now = Date.now }: HistoryOptions = {},
+    { intervalMs = 10_000, capacity = 360, now = () => systemClock.wallNow() }: HistoryOptions = {},
   ) {
     this.intervalMs = intervalMs;
     this.capacity = capacity;

@@ -10,6 +10,7 @@ import type { UplinkState, UplinkStats } from '../uplink/uplink.js';
 import type { OutboxQuota } from './health.js';
 import { Mirror } from './prom-mirror.js';
 import type { BridgeView } from './view.js';
+import { systemClock } from '../time.js';
 
 export interface MetricsOptions {
   view: BridgeView;
@@ -44,7 +45,7 @@ export function createMetrics({
   replayRate,
   outboxQuota,
   processMetrics = true,
-  now = Date.now,
+  now = () => systemClock.wallNow(),
 }: MetricsOptions): BridgeMetrics {
   const registry = new Registry();
   let snapshot = takeSnapshot(view, now());

@@ -1,3 +1,4 @@
+import { systemClock } from '../time.js';
 /**
  * The last warnings and errors from the logs, kept in memory for the status page, so an operator with
  * a phone sees what went wrong without shell access to the journal.
@@ -68,7 +69,7 @@ function parseLogLine(line: string): RecentEntry | undefined {
   const level = typeof fields.level === 'number' ? LEVEL_NAMES[fields.level] : undefined;
   if (level === undefined) return undefined;
   const entry: RecentEntry = {
-    time: typeof fields.time === 'number' ? fields.time : Date.now(),
+    time: typeof fields.time === 'number' ? fields.time : systemClock.wallNow(),
     level,
     msg: text(fields.msg) ?? '',
   };

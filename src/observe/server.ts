@@ -10,6 +10,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { whenBound } from '../listen.js';
+import { systemClock, type Clock } from '../time.js';
 import { AckRate } from './ack-rate.js';
 import { checkHealth, type OutboxQuota } from './health.js';
 import type { History } from './history.js';
@@ -34,6 +35,8 @@ export interface ObserveServerOptions {
   stallMs?: number;
   /** Export process metrics (RSS, CPU, event loop); default true. */
   processMetrics?: boolean;
+  /** Time for rates (monotonic) and the status report (wall); default the system clock. */
+  clock?: Clock;
 }
 
 export interface ObserveServer {
@@ -45,13 +48,20 @@ type Route = (res: ServerResponse) => Promise<void> | void;
 
 export async function startObserveServer(options: ObserveServerOptions): Promise<ObserveServer> {
   const { host, port, view, log } = options;
-  const ackRate = new AckRate(() => view.outbox().acked);
+  const clock = options.clock ?? systemClock;
+  const ackRate = new AckRate(
+    () => view.outbox().acked,
+    undefined,
+    undefined,
+    () => clock.now(),
+  );
   const replayRate = (): number => ackRate.perSecond();
   const metrics = createMetrics({
     view,
     replayRate,
     outboxQuota: options.outboxQuota,
     processMetrics: options.processMetrics ?? true,
+    now: () => clock.wallNow(),
   });
 
   const routes: Record<string, Route> = {
@@ -72,7 +82,7 @@ export async function startObserveServer(options: ObserveServerOptions): Promise
       );
     },
     '/api/status': (res) => {
-      const report = buildStatusReport({ ...options, replayRate });
+      const report = buildStatusReport({ ...options, replayRate, now: () => clock.wallNow() });
       send(res, 200, 'application/json; charset=utf-8', JSON.stringify(report));
     },
     '/': (res) => {

@@ -5,6 +5,7 @@ import { checkHealth, outboxFill, type Health, type OutboxQuota } from './health
 import type { History, HistorySample } from './history.js';
 import type { RecentEntry, RecentWarnings } from './recent.js';
 import type { BridgeView, DeviceView } from './view.js';
+import { systemClock } from '../time.js';
 
 /** The body of GET /api/status, which the status page polls. */
 export interface StatusReport {
@@ -46,7 +47,7 @@ const STATE_ORDER: Record<SessionState, number> = {
 
 export function buildStatusReport(sources: StatusSources): StatusReport {
   const { view, history, recent } = sources;
-  const now = (sources.now ?? Date.now)();
+  const now = (sources.now ?? (() => systemClock.wallNow()))();
   const outbox = view.outbox();
   const uplink = view.uplink();
   const devices = [...view.devices()].sort(

@@ -3,11 +3,12 @@
  * `npm install -g` (here into a private prefix) shows every default in --help and relays a device's
  * QoS 1 PUBLISH to Mosquitto under whatever node is first on PATH (CI runs this on 20, 22 and 24);
  * without the optional packages it still runs against a real broker and says what is missing; and
- * `npm ci --omit=dev` in a checkout succeeds instead of failing on tsc.
+ * `npm ci --omit=dev` in a checkout succeeds instead of failing on tsc; and another project that
+ * installs the tarball can `import('mqttsn-bridge')` and run a gateway through `createBridge`.
  */
 import assert from 'node:assert/strict';
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
-import { cpSync, existsSync, readdirSync } from 'node:fs';
+import { cpSync, existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -123,4 +124,56 @@ test('npm ci --omit=dev in a checkout succeeds and says how to get dist/', (t) =
     /TypeScript is not installed \(--omit=dev\), so dist\/ was not built/,
   );
   assert.ok(!existsSync(join(checkout, 'node_modules', 'typescript')));
+});
+
+/**
+ * Run by node in a project that installed the tarball: the root export loads, a configuration is
+ * built with its loader, and createBridge starts a gateway that answers SEARCHGW on a real UDP
+ * socket, then stops. Prints one JSON line for the test to check.
+ */
+const EMBEDDER = `
+import dgram from 'node:dgram';
+const api = await import('mqttsn-bridge');
+const config = await api.loadConfig({
+  argv: ['--data-dir', process.argv[2], '--listen', '127.0.0.1:0', '--broker', process.argv[3], '--gateway-id', '42', '--log-level', 'silent'],
+  env: {},
+});
+const bridge = await api.createBridge(config, { version: 'embedded' });
+const { port } = bridge.gateway.addresses()[0];
+const socket = dgram.createSocket('udp4');
+const answer = await new Promise((resolve, reject) => {
+  const timer = setTimeout(() => reject(new Error('no GWINFO')), 5000);
+  socket.on('message', (msg) => { clearTimeout(timer); resolve([...msg]); });
+  socket.send(Buffer.from([3, 0x01, 0]), port, '127.0.0.1'); // SEARCHGW, radius 0
+});
+socket.close();
+await bridge.stop();
+console.log(JSON.stringify({ exports: Object.keys(api).sort(), answer }));
+`;
+
+test('another project imports mqttsn-bridge and runs a gateway through createBridge', (t) => {
+  const project = withTempDir(t, 'mqttsn-embedder-');
+  writeFileSync(
+    join(project, 'package.json'),
+    JSON.stringify({ name: 'embedder', private: true, type: 'module' }),
+  );
+  run('npm', ['install', '--omit=optional', ...NPM_FLAGS, pack()], project);
+  writeFileSync(join(project, 'embed.mjs'), EMBEDDER);
+  const data = withTempDir(t, 'mqttsn-embedder-data-');
+  // Nothing listens on port 9 (discard) of 127.0.0.1: the uplink keeps retrying while the gateway works.
+  const result = run('node', ['embed.mjs', data, 'mqtt://127.0.0.1:9'], project, {
+    MQTTSN_BRIDGE_LOG_LEVEL: 'silent',
+  });
+  const line = result.stdout.trim().split('\n').pop()!;
+  const { exports, answer } = JSON.parse(line) as { exports: string[]; answer: number[] };
+  for (const name of [
+    'createBridge',
+    'loadConfig',
+    'validateConfig',
+    'configSchema',
+    'ConfigError',
+    'systemClock',
+  ])
+    assert.ok(exports.includes(name), `the root export has ${name}: ${exports.join(', ')}`);
+  assert.deepEqual(answer, [3, 0x02, 42], 'GWINFO from gateway 42');
 });

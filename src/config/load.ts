@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import type { z } from 'zod';
-import { parsePredefinedEntry } from '../topics/predefined.js';
+import { parsePredefinedEntry } from './text-formats.js';
 import { configSchema, type Config } from './schema.js';
 import { envName, settings, type Setting } from './settings.js';
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { DEFAULT_NAMESPACE, namespaceProblem } from '../topics/namespace.js';
+import { DEFAULT_NAMESPACE, namespaceTemplateProblem } from './text-formats.js';
 import { allowEntryProblem, rangeProblem } from '../gateway/allow-list.js';
 
 /**
@@ -32,7 +32,7 @@ export const configSchema = z.strictObject({
   gatewayId: z.number().int().min(0).max(255).default(1),
   namespace: z
     .string()
-    .refine((t) => namespaceProblem(t) === null, {
+    .refine((t) => namespaceTemplateProblem(t) === null, {
       message: "expected a template ending in '/', e.g. mqttsn/{clientId}/",
     })
     .default(DEFAULT_NAMESPACE),

@@ -1,6 +1,6 @@
 /**
  * Regenerates the README's configuration table (between the config-table markers) from
- * src/config/settings.ts and the defaults in src/config/schema.ts, then lets prettier lay it out.
+ * the settings table (src/config/table.ts: flags, help and defaults), then lets prettier lay it out.
  * `npm run docs:config`; test/docs.test.ts fails when the README and the settings drift apart.
  */
 import { execFileSync } from 'node:child_process';

@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { ConfigError, loadConfig, parseCommandLine } from '../src/config/load.js';
+import { ConfigError, loadConfig, parseCommandLine, validateConfig } from '../src/config/load.js';
 import { withTempDir } from './helpers/index.js';
 
 test('defaults need no configuration at all', async () => {
@@ -184,4 +184,16 @@ test('the README documents every flag and environment variable', async () => {
     missing.map((s) => s.flag),
     [],
   );
+});
+
+test('a reload applies the settings the table marks live and names those that need a restart', async () => {
+  const { liveSettingChanges } = await import('../src/config/live.js');
+  const current = validateConfig({});
+  const next = validateConfig({ namespace: 'site/', limits: { maxClients: 5 }, logLevel: 'debug' });
+  const { applied, needsRestart, config } = liveSettingChanges(current, next);
+  assert.deepEqual([...applied].sort(), ['limits', 'logLevel']);
+  assert.deepEqual(needsRestart, ['namespace']);
+  assert.equal(config.namespace, current.namespace, 'the namespace waits for a restart');
+  assert.equal(config.limits.maxClients, 5);
+  assert.equal(config.logLevel, 'debug');
 });

@@ -1,7 +1,7 @@
 /**
  * --help and the README's configuration table show every default, taken from the schema: neither
- * may drift from src/config/settings.ts and src/config/schema.ts (`npm run docs:config` regenerates
- * the table).
+ * may drift from the settings table, src/config/table.ts (`npm run docs:config` regenerates the README's
+ * table).
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';

@@ -22,7 +22,8 @@ export function helpText(version: string): string {
     '  mqttsn-bridge --predefined 1=factory/alarms --predefined sensor7:2=line/7/temp',
     '',
     'Options (each also settable as an environment variable or in the --config YAML file;',
-    'precedence: defaults < config file < environment < flags):',
+    'precedence: defaults < config file < environment < flags; SIGHUP re-reads them and applies',
+    'the settings marked so, the others need a restart):',
     '  -c, --config FILE'.padEnd(40) + 'YAML configuration file',
     '  -h, --help'.padEnd(40) + 'this text',
     '  -v, --version'.padEnd(40) + 'print the version',
@@ -42,7 +43,8 @@ export function helpText(version: string): string {
       const fallback = formatDefault(s.path);
       lines.push(
         ''.padEnd(40) +
-          `env ${envName(s)}, file key ${s.path}, ${fallback === '' ? 'no default' : `default ${fallback}`}`,
+          `env ${envName(s)}, file key ${s.path}, ${fallback === '' ? 'no default' : `default ${fallback}`}` +
+          (s.live ? ', SIGHUP applies it' : ''),
       );
     }
   }

@@ -1,17 +1,15 @@
 import type { Config } from './schema.js';
+import { settings } from './settings.js';
 
-/** Top-level settings a SIGHUP applies without a restart. */
-export const LIVE_SETTINGS: ReadonlySet<keyof Config> = new Set<keyof Config>([
-  'predefined',
-  'allowClients',
-  'limits',
-  'downlink',
-  'logLevel',
-  'deviceSessionExpirySeconds',
-  'idleSessionExpirySeconds',
-  'allowQosMinusOne',
-  'takeoverProbeMs',
-]);
+/**
+ * Top-level settings a SIGHUP applies without a restart: those whose every row in the settings
+ * table is marked live (a section is replaced whole, so one restart-only key keeps it all back).
+ */
+export const LIVE_SETTINGS: ReadonlySet<keyof Config> = new Set(
+  [...new Set(settings.map((s) => s.path.split('.')[0] as keyof Config))].filter((key) =>
+    settings.filter((s) => s.path.split('.')[0] === key).every((s) => s.live),
+  ),
+);
 
 /**
  * What a reload changes: the top-level settings that differ, split into those applied now and those

@@ -17,6 +17,7 @@ import type { BridgeView, DeviceView } from '../src/observe/view.js';
 import { openStore } from '../src/store/db.js';
 import { Outbox, type OutboxMessage } from '../src/store/outbox.js';
 import { newCounters } from '../src/uplink/counters.js';
+import { ManualClock, systemClock } from '../src/time.js';
 import { Uplink, type UplinkStats } from '../src/uplink/uplink.js';
 import { startAedes } from './helpers/broker.js';
 import { tempDir } from './helpers/tmp.js';
@@ -64,8 +65,10 @@ interface Rig {
 async function openRig(outboxAgeMs = 0, realUplink?: () => UplinkStats): Promise<Rig> {
   const dir = tempDir('mqttsn-observe-');
   const store = await openStore(dir.path);
-  // Messages appear `outboxAgeMs` old, so the oldest-entry age has a known value.
-  const now = (): number => Date.now() - outboxAgeMs;
+  // One clock the test holds decides ages and uptime; messages appear `outboxAgeMs` old, so the
+  // oldest-entry age has a known value.
+  const clock = new ManualClock(0, Date.now());
+  const now = (): number => clock.wallNow() - outboxAgeMs;
   const outbox = await Outbox.open(store, { gatewayId: 'gw', logger: silent, ...QUOTA, now });
   const state = {
     stats: new GatewayStats(),
@@ -81,7 +84,7 @@ async function openRig(outboxAgeMs = 0, realUplink?: () => UplinkStats): Promise
     accepting: true,
   };
   const view: BridgeView = {
-    startedAt: Date.now() - 90_000,
+    startedAt: clock.wallNow() - 90_000,
     version: '9.8.7',
     gateway: () => state.stats,
     devices: () => state.devices,
@@ -103,6 +106,7 @@ async function openRig(outboxAgeMs = 0, realUplink?: () => UplinkStats): Promise
       log: silent,
       gatewayAccepting: () => state.accepting,
       outboxQuota: QUOTA,
+      clock,
     },
     async close() {
       await outbox.close();
@@ -317,12 +321,12 @@ describe('observe server with a real outbox', () => {
     assert.match(res.headers.get('content-type') ?? '', /^application\/json/);
     const status = (await res.json()) as StatusReport;
     assert.equal(status.version, '9.8.7');
-    assert.ok(status.uptimeSeconds >= 90 && status.uptimeSeconds < 100);
+    assert.equal(status.uptimeSeconds, 90);
     assert.equal(status.uplink.state, rig.uplink.state);
     assert.equal(typeof status.uplink.replayRate, 'number');
     assert.equal(status.outbox.messages, rig.outbox.stats.messages);
     assert.deepEqual(status.outbox.quota, QUOTA);
-    assert.ok(status.outbox.oldestAgeSeconds > 41);
+    assert.equal(status.outbox.oldestAgeSeconds, 42);
     assert.equal(status.history.intervalSeconds, 10);
     assert.equal(status.history.samples.at(-1)?.messages, rig.outbox.stats.messages);
     assert.equal(status.devices.total, 3);
@@ -390,7 +394,8 @@ test('a real uplink to aedes: state, drain, acknowledgements and replay rate', a
   );
   link.uplink = uplink;
   t.after(() => uplink.stop());
-  const server = await startObserveServer({ ...rig.options, processMetrics: false });
+  // The replay rate of a real uplink is measured in real time.
+  const server = await startObserveServer({ ...rig.options, processMetrics: false, clock: systemClock });
   t.after(() => server.close());
 
   uplink.start();

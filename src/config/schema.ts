@@ -33,3 +33,9 @@ export const configSchema = objectOf(settingsTable);
 
 export type Config = z.infer<typeof configSchema>;
 export type ConfigInput = z.input<typeof configSchema>;
+
+/**
+ * Every setting's default, as the configuration has it: components constructed directly (tests)
+ * take their defaults from here instead of keeping constants of their own.
+ */
+export const configDefaults: Config = configSchema.parse({});

@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import type { Config } from './config/schema.js';
 import { liveSettingChanges } from './config/live.js';
-import { Gateway } from './gateway/gateway.js';
+import { Gateway, type GatewayDeps } from './gateway/gateway.js';
 import { createLogger } from './observe/logger.js';
 import type { RecentWarnings } from './observe/recent.js';
 import { openStore, type Store } from './store/db.js';
@@ -36,6 +36,8 @@ export interface BridgeParts {
   recent?: RecentWarnings;
   /** Wrappers around the real stores, e.g. ones that fail on purpose (store/faulty.ts). */
   stores?: StoreWrappers;
+  /** A wrapper around the real broker-side subscriptions (the uplink), e.g. to watch them. */
+  brokerSubscriptions?: (real: GatewayDeps['broker']) => GatewayDeps['broker'];
 }
 
 /** What start-up has opened so far; closed again in reverse order when a later step fails. */
@@ -89,7 +91,7 @@ export async function createBridge(config: Config, parts: BridgeParts = {}): Pro
       sink: deviceSink(config, uplink, stores.outbox),
       downlinkStore: stores.downlink,
       sessionStore: stores.sessions,
-      broker: brokerSubscriptions(uplink, log),
+      broker: (parts.brokerSubscriptions ?? ((real) => real))(brokerSubscriptions(uplink, log)),
       log: log.child({ component: 'gateway' }),
       clock,
       onStateChange: config.presenceTopic

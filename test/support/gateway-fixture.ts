@@ -1,21 +1,24 @@
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import type { TestContext } from 'node:test';
-import mqtt, { type MqttClient } from 'mqtt';
 import pino, { type Logger } from 'pino';
-import { ManualClock } from '../../src/gateway/clock.js';
-import type { BrokerSubscriptions, MessageSink } from '../../src/gateway/context.js';
-import { Gateway, type GatewayConfig } from '../../src/gateway/gateway.js';
+import { createBridge, type Bridge } from '../../src/bridge.js';
+import { validateConfig } from '../../src/config/load.js';
+import type { Config, ConfigInput } from '../../src/config/schema.js';
+import type { Gateway, GatewayConfig } from '../../src/gateway/gateway.js';
 import { BatchWriter } from '../../src/store/batch-writer.js';
 import { openStore, type Store } from '../../src/store/db.js';
-import { DownlinkStore } from '../../src/store/downlink.js';
-import { Outbox, type OutboxEntry, type OutboxOptions } from '../../src/store/outbox.js';
-import { SessionStore } from '../../src/store/sessions.js';
-import { compileNamespace } from '../../src/topics/namespace.js';
-import { buildPredefined } from '../../src/topics/predefined.js';
+import type { Outbox, OutboxEntry } from '../../src/store/outbox.js';
+import type { DownlinkQueueStore } from '../../src/store/ports.js';
+import { ManualClock } from '../../src/time.js';
 import { MqttSnTestClient, startAedes, withTempDir, type AedesHandle } from '../helpers/index.js';
+
+/** A message the gateway accepted; `clientId` is known while the outbox holds it. */
+export type StoredMessage = Pick<OutboxEntry, 'topic' | 'payload' | 'retain'> & { clientId?: string };
 
 export interface GatewayFixture {
   gateway: Gateway;
   outbox: Outbox;
+  bridge: Bridge;
   clock: ManualClock;
   port: number;
   /** The in-process broker (only with `broker: true`). */
@@ -23,35 +26,43 @@ export interface GatewayFixture {
   /** Filters the gateway asked the broker side to subscribe / unsubscribe, in order. */
   brokerCalls: string[];
   client(family?: 'udp4' | 'udp6', bindHost?: string): Promise<MqttSnTestClient>;
-  /** Everything the outbox holds, in order. */
-  stored(): Promise<OutboxEntry[]>;
+  /**
+   * Every device message the gateway accepted, in order: those the uplink already handed to the
+   * broker (with `broker`), then those the outbox still holds.
+   */
+  stored(): Promise<StoredMessage[]>;
   /** Lets the manual clock run `ms` and fires what is due. */
   advance(ms: number): void;
-  /** Stops the gateway and its stores, then starts them again on the same data dir and UDP port. */
+  /** Stops the bridge, then starts it again on the same data dir and UDP ports. */
   restart(): Promise<void>;
 }
 
+/** Overrides in the gateway's own terms (milliseconds, compiled namespace), as the tests write them. */
+export type GatewayOverrides = Partial<Omit<GatewayConfig, 'predefined' | 'listen'>>;
+
 export interface FixtureOptions {
-  config?: Partial<GatewayConfig>;
-  outbox?: Partial<OutboxOptions>;
-  /** Wraps the outbox (e.g. to play a link that is down). */
-  sink?: (outbox: Outbox) => MessageSink;
+  config?: GatewayOverrides;
+  outbox?: Partial<Config['outbox']>;
   listen?: GatewayConfig['listen'];
-  /** Start aedes in-process and carry subscriptions to it over MQTT.js (a real broker, no uplink). */
+  /** Start aedes in-process; the bridge's real uplink connects to it (else it never gets connected). */
   broker?: boolean;
   /** The gateway's logger (default: silent, or TEST_LOG_LEVEL). */
   log?: Logger;
   /** Data dir to use (default: a fresh temp dir), e.g. one prepared with an older format. */
   dir?: string;
-  /** Runs on every open, before the gateway starts: writes what an older version left on disk. */
+  /** Runs on every open, before the bridge starts: writes what an older version left on disk. */
   seed?: (store: Store, writer: BatchWriter) => Promise<void>;
   /** Wraps the downlink store (e.g. with one that fails on purpose). */
-  downlinkStore?: (real: DownlinkStore) => DownlinkStore;
+  downlinkStore?: (real: DownlinkQueueStore) => DownlinkQueueStore;
 }
 
+/** The uplink's client id, and so the prefix of every outbox message id. */
+const UPLINK_CLIENT_ID = 'fixture-gw';
+
 /**
- * A gateway on 127.0.0.1:<ephemeral> with a real LevelDB (outbox, downlink queues, sessions) in a
- * temp dir and a manual clock. With `broker`, broker messages reach it through a real aedes.
+ * A bridge built by createBridge — the real wiring, as the CLI runs it — on 127.0.0.1:<ephemeral>
+ * with a real LevelDB in a temp dir and a manual clock. With `broker`, its uplink talks to a real
+ * aedes; without, its uplink waits on a listener that never answers, so messages stay in the outbox.
  */
 export async function startGateway(t: TestContext, options: FixtureOptions = {}): Promise<GatewayFixture> {
   const log = options.log ?? pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
@@ -59,119 +70,166 @@ export async function startGateway(t: TestContext, options: FixtureOptions = {})
   const clock = new ManualClock();
   const brokerCalls: string[] = [];
   const broker = options.broker ? await startAedes() : undefined;
-  let mqttClient: MqttClient | undefined;
+  const nowhere = broker ? undefined : await silentListener();
+  const brokerUrl = broker?.url ?? nowhere!.url;
+  const delivered: StoredMessage[] = [];
+  broker?.broker.on('publish', (packet, client) => {
+    if (client?.id !== UPLINK_CLIENT_ID || packet.topic.includes('$gateway/')) return;
+    delivered.push({ topic: packet.topic, payload: Buffer.from(packet.payload), retain: packet.retain });
+  });
   let listen = options.listen ?? [{ host: '127.0.0.1', port: 0 }];
 
-  let store: Store;
-  let outbox: Outbox;
-  let writer: BatchWriter;
-  let gateway: Gateway;
+  let bridge: Bridge;
   const open = async (): Promise<void> => {
-    store = await openStore(dir);
-    outbox = await Outbox.open(store, { gatewayId: 'test-gw', logger: log, ...options.outbox });
-    writer = new BatchWriter(store);
-    await options.seed?.(store, writer);
-    if (broker) {
-      mqttClient = await mqtt.connectAsync(broker.url, {
-        clientId: `fixture-${Math.random().toString(36).slice(2)}`,
-        reconnectPeriod: 0,
-      });
-      // Acknowledge the broker only once the gateway has stored the message (as the uplink does).
-      mqttClient.handleMessage = (packet, done) =>
-        gateway.routeFromBroker(
-          packet.topic,
-          packet.payload as Buffer,
-          Math.min(packet.qos, 2) as 0 | 1 | 2,
-          packet.retain,
-          () => done(),
-        );
-    }
-    const brokerSide: BrokerSubscriptions = {
-      subscribe: (filter) => {
-        brokerCalls.push(`+${filter}`);
-        mqttClient?.subscribeAsync(filter, { qos: 2 }).catch(() => undefined);
-      },
-      unsubscribe: (filter) => {
-        brokerCalls.push(`-${filter}`);
-        mqttClient?.unsubscribeAsync(filter).catch(() => undefined);
-      },
-    };
-    const config: GatewayConfig = {
-      gatewayId: 7,
-      listen,
-      limits: { maxClients: 100, maxTopicsPerClient: 16, maxPacketSize: 1024, maxClientIdLength: 23 },
-      anonymousClientId: '$anonymous',
-      namespace: compileNamespace('mqttsn/{clientId}/', '7'),
-      predefined: buildPredefined([
-        { topicId: 5, topic: 'factory/alarms' },
-        { clientId: 'special', topicId: 5, topic: 'special/five' },
-      ]),
-      downlink: {
-        retryMs: 10_000,
-        maxRetries: 3,
-        maxQueuedPerClient: 100,
-        policy: 'drop-oldest',
-        bufferQos0ForSleepers: true,
-      },
-      allowClients: [],
-      sessionExpiryMs: 7 * 86_400_000,
-      ...options.config,
-    };
-    gateway = new Gateway(config, {
-      sink: options.sink ? options.sink(outbox) : outbox,
-      downlinkStore: (options.downlinkStore ?? ((real) => real))(await DownlinkStore.open(store, writer)),
-      sessionStore: new SessionStore(store, writer),
-      broker: brokerSide,
-      log,
+    if (options.seed) await seedStore(dir, options.seed);
+    bridge = await createBridge(fixtureConfig(dir, listen, brokerUrl, options), {
       clock,
+      logger: log,
+      stores: { downlink: options.downlinkStore },
+      brokerSubscriptions: (real) => ({
+        subscribe: (filter) => {
+          brokerCalls.push(`+${filter}`);
+          return real.subscribe(filter);
+        },
+        unsubscribe: (filter) => {
+          brokerCalls.push(`-${filter}`);
+          real.unsubscribe(filter);
+        },
+      }),
     });
-    await gateway.start();
     // A restart comes back on the same ports, as a real gateway would.
-    listen = gateway.addresses().map(({ address, port }) => ({ host: address, port }));
-  };
-  const close = async (): Promise<void> => {
-    await gateway.close();
-    await outbox.close();
-    await writer.idle();
-    await mqttClient?.endAsync(true);
-    await store.close();
+    listen = bridge.gateway.addresses().map(({ address, port }) => ({ host: address, port }));
   };
   await open();
 
   const clients: MqttSnTestClient[] = [];
   t.after(async () => {
     await Promise.all(clients.map((c) => c.close()));
-    await close();
+    await bridge.stop();
     await broker?.close();
+    await nowhere?.close();
   });
-  const fixture: GatewayFixture = {
+  return {
     get gateway() {
-      return gateway;
+      return bridge.gateway;
     },
     get outbox() {
-      return outbox;
+      return bridge.outbox;
+    },
+    get bridge() {
+      return bridge;
     },
     clock,
     get port() {
-      return gateway.addresses()[0]!.port;
+      return bridge.gateway.addresses()[0]!.port;
     },
     broker,
     brokerCalls,
     async client(family = 'udp4', bindHost) {
-      const address = gateway.addresses().find((a) => (a.family === 'IPv6') === (family === 'udp6'))!;
+      const address = bridge.gateway.addresses().find((a) => (a.family === 'IPv6') === (family === 'udp6'))!;
       const c = await MqttSnTestClient.create({ gatewayPort: address.port, family, bindHost });
       clients.push(c);
       return c;
     },
-    stored: () => outbox.read(0, 1_000_000),
+    stored: async () => [...delivered, ...(await bridge.outbox.read(0, 1_000_000))],
     advance(ms) {
       clock.advance(ms);
-      gateway.tick();
+      bridge.gateway.tick();
     },
     async restart() {
-      await close();
+      await bridge.stop();
       await open();
     },
   };
-  return fixture;
+}
+
+/** The configuration every fixture starts from, plus the test's overrides, validated as the CLI's is. */
+function fixtureConfig(
+  dir: string,
+  listen: GatewayConfig['listen'],
+  brokerUrl: string,
+  options: FixtureOptions,
+): Config {
+  const o = options.config ?? {};
+  const input: ConfigInput = {
+    dataDir: dir,
+    listen: listen.map(({ host, port }) => (host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`)),
+    gatewayId: o.gatewayId ?? 7,
+    namespace: o.namespace?.template ?? 'mqttsn/{clientId}/',
+    anonymousClientId: o.anonymousClientId ?? '$anonymous',
+    predefined: [
+      { id: 5, topic: 'factory/alarms' },
+      { clientId: 'special', id: 5, topic: 'special/five' },
+    ],
+    allowClients: [...(o.allowClients ?? [])],
+    allowQosMinusOne: [...(o.allowQosMinusOne ?? [])],
+    takeoverProbeMs: o.takeoverProbeMs,
+    deviceSessionExpirySeconds: (o.sessionExpiryMs ?? 7 * 86_400_000) / 1000,
+    idleSessionExpirySeconds: o.idleSessionExpiryMs === undefined ? undefined : o.idleSessionExpiryMs / 1000,
+    limits: o.limits ?? {
+      maxClients: 100,
+      maxTopicsPerClient: 16,
+      maxPacketSize: 1024,
+      maxClientIdLength: 23,
+    },
+    downlink: o.downlink && {
+      retrySeconds: o.downlink.retryMs / 1000,
+      maxRetries: o.downlink.maxRetries,
+      maxQueuedPerClient: o.downlink.maxQueuedPerClient,
+      maxBytesPerClient: o.downlink.maxBytesPerClient,
+      maxBytes: o.downlink.maxBytes,
+      policy: o.downlink.policy,
+      maxPacketSize: o.downlink.maxPacketSize,
+      bufferQos0ForSleepers: o.downlink.bufferQos0ForSleepers,
+    },
+    advertise: o.advertise && {
+      address: `${o.advertise.host}:${o.advertise.port}`,
+      intervalSeconds: o.advertise.intervalSeconds,
+    },
+    outbox: options.outbox,
+    broker: {
+      urls: [brokerUrl],
+      clientId: UPLINK_CLIENT_ID,
+      protocolVersion: 4, // aedes speaks MQTT 3.1.1 only
+      reconnectInitialMs: 50,
+      reconnectMaxMs: 500,
+    },
+  };
+  return validateConfig(input);
+}
+
+/** What an older version left on disk, written before the bridge opens the database. */
+async function seedStore(dir: string, seed: NonNullable<FixtureOptions['seed']>): Promise<void> {
+  const store = await openStore(dir);
+  const writer = new BatchWriter(store);
+  try {
+    await seed(store, writer);
+    await writer.idle();
+  } finally {
+    await store.close();
+  }
+}
+
+/**
+ * A TCP listener on 127.0.0.1 that accepts and never answers: without a broker, the uplink's one
+ * connect attempt waits there (bounded by its connect timeout) instead of failing and logging a
+ * retry every few milliseconds, so the gateway's own log lines stay countable.
+ */
+async function silentListener(): Promise<{ url: string; close(): Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const server = createServer((socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => undefined);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `mqtt://127.0.0.1:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
 }

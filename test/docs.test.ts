@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import {
   TABLE_END,
@@ -78,4 +78,21 @@ test('no README command installs the name from the npm registry, and the README 
   assert.doesNotMatch(readme, /DESIGN\.md/);
   const license = readFileSync(new URL('../LICENSE', import.meta.url), 'utf8');
   assert.match(license, /^MIT License\n\nCopyright \(c\) mqttsn-bridge contributors\n/);
+});
+
+test('the README links docs/architecture.md, and both name every folder of src/', () => {
+  const architecture = readFileSync(new URL('../docs/architecture.md', import.meta.url), 'utf8');
+  assert.match(readme, /\[docs\/architecture\.md\]\(docs\/architecture\.md\)/);
+  const folders = readdirSync(new URL('../src', import.meta.url), { withFileTypes: true })
+    .filter((entry) => entry.isDirectory())
+    .map((entry) => entry.name);
+  assert.ok(folders.length >= 8, folders.join(', '));
+  for (const folder of folders) {
+    assert.ok(readme.includes(`\`src/${folder}/\``), `README's architecture table names src/${folder}/`);
+    assert.match(
+      architecture,
+      new RegExp(`^  ${folder}/ `, 'm'),
+      `docs/architecture.md's layout names ${folder}/`,
+    );
+  }
 });

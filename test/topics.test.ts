@@ -5,13 +5,13 @@ import {
   clientIdProblem,
   compileNamespace,
   namespaceProblem,
-  parsePredefinedEntry,
   topicFilterProblem,
   topicMatches,
   topicNameProblem,
   TopicTable,
   FilterTrie,
 } from '../src/topics/index.js';
+import { parsePredefinedEntry } from '../src/config/text-formats.js';
 
 test('topic names a device may publish to', () => {
   for (const ok of ['a', 'a/b', 'sensors/temp/1', 'ab', 'é/ü', 'a$b'])

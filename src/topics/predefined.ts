@@ -19,25 +19,6 @@ export function lookupPredefined(
   return predefined.global.get(topicId);
 }
 
-/** Parses `ID=TOPIC` or `CLIENT:ID=TOPIC` (the --predefined flag). Throws with what was expected. */
-export function parsePredefinedEntry(entry: string): { clientId?: string; topicId: number; topic: string } {
-  const eq = entry.indexOf('=');
-  if (eq <= 0 || eq === entry.length - 1) {
-    throw new Error(`expected ID=TOPIC or CLIENT:ID=TOPIC, got ${JSON.stringify(entry)}`);
-  }
-  const left = entry.slice(0, eq);
-  const topic = entry.slice(eq + 1);
-  const colon = left.lastIndexOf(':');
-  const clientId = colon === -1 ? undefined : left.slice(0, colon);
-  const idText = colon === -1 ? left : left.slice(colon + 1);
-  const topicId = Number(idText);
-  if (!/^\d+$/.test(idText) || topicId < 1 || topicId > 0xfffe) {
-    throw new Error(`topic id must be an integer 1..65534, got ${JSON.stringify(idText)}`);
-  }
-  if (clientId === '') throw new Error(`empty client id in ${JSON.stringify(entry)}`);
-  return clientId === undefined ? { topicId, topic } : { clientId, topicId, topic };
-}
-
 export function buildPredefined(
   entries: ReadonlyArray<{ clientId?: string; topicId: number; topic: string }>,
 ): PredefinedTopics {

@@ -454,6 +454,7 @@ export const settingsTable = {
     }),
   }),
   downlink: group('always', {
+    // The spec suggests 10–15 s.
     retrySeconds: row({
       section: 'Downlink',
       flag: 'retry',
@@ -463,6 +464,7 @@ export const settingsTable = {
       schema: z.number().min(0.1).max(3600).default(10),
       live: true,
     }),
+    // The spec suggests 3–5.
     maxRetries: row({
       section: 'Downlink',
       flag: 'max-retries',
@@ -481,6 +483,7 @@ export const settingsTable = {
       schema: z.number().int().min(1).max(1_000_000).default(100),
       live: true,
     }),
+    // 100 messages of 10 KB.
     maxBytesPerClient: row({
       section: 'Downlink',
       flag: 'downlink-queue-bytes',
@@ -494,6 +497,7 @@ export const settingsTable = {
         .default(1024 * 1024),
       live: true,
     }),
+    // On disk; RAM holds only an index.
     maxBytes: row({
       section: 'Downlink',
       flag: 'downlink-max-bytes',
@@ -571,6 +575,7 @@ export const settingsTable = {
       schema: z.number().int().min(1).max(0xffff).default(23),
       live: true,
     }),
+    // Sensors hold a handful; 64 bounds a flood at 64 × --max-clients.
     maxSubscriptions: row({
       section: 'Limits',
       flag: 'max-subscriptions',
@@ -580,6 +585,7 @@ export const settingsTable = {
       schema: z.number().int().min(1).max(100_000).default(64),
       live: true,
     }),
+    // Five per device at the default --max-clients.
     maxBrokerSubscriptions: row({
       section: 'Limits',
       flag: 'max-broker-subscriptions',
@@ -589,6 +595,7 @@ export const settingsTable = {
       schema: z.number().int().min(1).default(50_000),
       live: true,
     }),
+    // Room for a forwarder's nodes, a small share of --max-clients.
     maxSessionsPerAddress: row({
       section: 'Limits',
       flag: 'max-sessions-per-address',

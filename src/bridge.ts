@@ -1,13 +1,17 @@
 import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
+import { createAdminApi, type AdminApi } from './admin/api.js';
+import { AdminAuth, loadAdminToken } from './admin/auth.js';
 import { ConfigError } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { parseHostPort } from './config/schema.js';
 import { systemClock, type Clock } from './time.js';
 import type { MessageSink } from './gateway/context.js';
 import { Gateway, type LiveGatewaySettings } from './gateway/gateway.js';
+import { deviceControl } from './gateway/control.js';
 import { describePeer } from './gateway/peer.js';
+import { PacketTrace } from './gateway/trace.js';
 import type { Session, SessionState } from './gateway/session.js';
 import { History } from './observe/history.js';
 import type { RecentWarnings } from './observe/recent.js';
@@ -40,6 +44,7 @@ export class Bridge {
     private readonly log: Logger,
     private readonly observe?: { server: ObserveServer; history: History },
     private readonly statsTimer?: NodeJS.Timeout,
+    private readonly trace?: PacketTrace,
   ) {}
 
   static async start(
@@ -116,6 +121,9 @@ export class Bridge {
         },
       };
       const writer = new BatchWriter(store);
+      const adminToken = await loadAdminToken(config.admin);
+      const trace = new PacketTrace(log.child({ component: 'trace' }), clock);
+      applyTraceClients(trace, config.traceClients, log);
       const gateway = new Gateway(
         {
           ...liveGatewaySettings(config),
@@ -153,6 +161,7 @@ export class Bridge {
           log: log.child({ component: 'gateway' }),
           clock,
           onStateChange: config.presenceTopic ? presencePublisher(config.presenceTopic, opened) : undefined,
+          tap: trace,
         },
       );
       // The broker hears PUBACK / PUBREC only after the copies for the devices are on disk.
@@ -170,10 +179,23 @@ export class Bridge {
             config.statsIntervalSeconds * 1000,
           ).unref()
         : undefined;
-      const observe = config.metrics
-        ? await startObservability(config, gateway, opened, uplink, log, recent, version, clock)
+      const admin = adminToken
+        ? createAdminApi({
+            control: deviceControl(gateway.controlParts(), trace),
+            auth: new AdminAuth(adminToken),
+            log: log.child({ component: 'admin' }),
+            clock,
+          })
         : undefined;
-      return new Bridge(config, gateway, outbox, uplink, store, writer, log, observe, statsTimer);
+      const observe = config.metrics
+        ? await startObservability(config, gateway, opened, uplink, log, recent, version, clock, {
+            admin,
+            traceSuppressedLines: () => trace.suppressedLines,
+          })
+        : undefined;
+      if (admin && !observe)
+        log.warn('an admin token is set but --metrics is not: the admin API has no server to listen on');
+      return new Bridge(config, gateway, outbox, uplink, store, writer, log, observe, statsTimer, trace);
     } catch (err) {
       await started.gateway?.close(0).catch(() => undefined);
       await started.uplink?.stop().catch(() => undefined);
@@ -195,6 +217,7 @@ export class Bridge {
       (LIVE_SETTINGS.has(key) ? applied : needsRestart).push(key);
     }
     this.gateway.reconfigure(liveGatewaySettings(next));
+    if (this.trace) applyTraceClients(this.trace, next.traceClients, this.log);
     this.log.level = next.logLevel;
     this.config = {
       ...this.config,
@@ -324,7 +347,15 @@ const LIVE_SETTINGS = new Set<keyof Config>([
   'idleSessionExpirySeconds',
   'allowQosMinusOne',
   'takeoverProbeMs',
+  'traceClients',
 ]);
+
+/** --trace-client at start-up and on SIGHUP; ids past the trace's bound are named, not silently lost. */
+function applyTraceClients(trace: PacketTrace, clientIds: readonly string[], log: Logger): void {
+  const refused = trace.configure(clientIds);
+  if (refused.length > 0)
+    log.warn({ refused, max: trace.maxClients }, 'too many traced clients: these are not traced');
+}
 
 function liveGatewaySettings(config: Config): LiveGatewaySettings {
   return {
@@ -360,6 +391,7 @@ async function startObservability(
   recent: RecentWarnings | undefined,
   version: string,
   clock: Clock,
+  extras: { admin?: AdminApi; traceSuppressedLines?: () => number } = {},
 ): Promise<{ server: ObserveServer; history: History }> {
   const view: BridgeView = {
     startedAt: clock.wallNow(),
@@ -393,7 +425,13 @@ async function startObservability(
     gatewayAccepting: () => gateway.isAccepting,
     outboxQuota: { maxMessages: config.outbox.maxMessages, maxBytes: config.outbox.maxBytes },
     stallMs: config.broker.stallSeconds * 1000,
+    ...extras,
   });
+  if (extras.admin && !isLoopback(host))
+    log.warn(
+      { metrics: config.metrics },
+      'the admin API listens on a non-loopback address over plain HTTP: bind --metrics to 127.0.0.1 or put TLS in front',
+    );
   return { server, history };
 }
 
@@ -419,4 +457,8 @@ async function loadTls(
     key: await read(key, 'key'),
     rejectUnauthorized,
   };
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host.startsWith('127.');
 }

@@ -107,6 +107,20 @@ export const configSchema = z.strictObject({
   statsIntervalSeconds: z.number().int().min(1).max(86_400).default(60),
   /** HTTP address for /metrics, /healthz and the status page; off when absent. */
   metrics: hostPort.optional(),
+  /** The admin API on the metrics server: off unless a token is set (the file is preferred). */
+  admin: z
+    .strictObject({
+      token: z
+        .string()
+        .regex(/^\S{16,}$/, {
+          message: 'expected at least 16 characters without spaces, e.g. openssl rand -hex 32',
+        })
+        .optional(),
+      tokenFile: z.string().min(1).optional(),
+    })
+    .prefault({}),
+  /** Client ids whose every datagram is logged at info, decoded and in hex (also live: SIGHUP, admin API). */
+  traceClients: z.array(z.string().min(1)).default([]),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** auto: journal when stdout is journald's (JOURNAL_STREAM), pretty on a terminal, else json. */
   logFormat: z.enum(['auto', 'json', 'pretty', 'journal']).default('auto'),

@@ -6,17 +6,12 @@ import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
 import { test, type TestContext } from 'node:test';
 import pino from 'pino';
-import { Bridge } from '../src/bridge.js';
-import { MqttSnClient } from '../src/client/client.js';
 import { encode } from '../src/codec/index.js';
 import { loadConfig } from '../src/config/load.js';
 import type { Peer } from '../src/gateway/peer.js';
 import { MAX_HEX_BYTES, PacketTrace } from '../src/gateway/trace.js';
 import { ManualClock } from '../src/time.js';
-import { freePort, startAedes, uniqueClientId, withTempDir } from './helpers/index.js';
-import { freeUdpPort } from './support/gateway-process.js';
-
-const TOKEN = 'trace-token-0123456789abcdef';
+import { startRig, TOKEN } from './admin-rig.js';
 
 type Line = Record<string, unknown>;
 
@@ -28,40 +23,9 @@ function memoryLog(level = 'info'): { log: pino.Logger; lines: Line[] } {
   };
 }
 
-async function startBridge(t: TestContext, extraArgs: string[]) {
-  const broker = await startAedes();
-  t.after(() => broker.close());
-  const udpPort = await freeUdpPort();
-  const httpPort = await freePort();
-  const args = [
-    '--data-dir',
-    withTempDir(t, 'trace-'),
-    '--listen',
-    `127.0.0.1:${udpPort}`,
-    '--broker',
-    broker.url,
-    '--mqtt-version',
-    '4',
-    '--uplink-client-id',
-    uniqueClientId('gw'),
-    '--metrics',
-    `127.0.0.1:${httpPort}`,
-    '--admin-token',
-    TOKEN,
-  ];
-  const { log, lines } = memoryLog();
-  const config = await loadConfig({ argv: [...args, ...extraArgs], env: {} });
-  const bridge = await Bridge.start(config, config.broker.urls, log);
-  t.after(() => bridge.stop());
-  const device = async (clientId: string): Promise<MqttSnClient> => {
-    const client = await MqttSnClient.open({ port: udpPort, clientId });
-    t.after(() => client.close());
-    return client;
-  };
-  const api = (method: string, route: string) =>
-    fetch(`http://127.0.0.1:${httpPort}${route}`, { method, headers: { Authorization: `Bearer ${TOKEN}` } });
-  return { bridge, lines, device, api, args };
-}
+/** A bridge with the admin API on (the trace routes) and `extraArgs`. */
+const startBridge = (t: TestContext, extraArgs: string[]) =>
+  startRig(t, ['--admin-token', TOKEN, ...extraArgs]);
 
 const traceLines = (lines: Line[], clientId: string): Line[] =>
   lines.filter((l) => l.clientId === clientId && typeof l.msg === 'string' && l.msg.startsWith('trace: '));
@@ -133,7 +97,7 @@ test('--trace-client traces from the start; a SIGHUP reload with another id move
   assert.equal((await api('PUT', '/admin/traces/dev-c')).status, 200);
 
   const { applied } = bridge.reload(
-    await loadConfig({ argv: [...args, '--trace-client', 'dev-b'], env: {} }),
+    await loadConfig({ argv: [...args.slice(0, -2), '--trace-client', 'dev-b'], env: {} }), // dev-a out, dev-b in
   );
   assert.deepEqual(applied, ['traceClients']);
   await a.ping();
@@ -194,8 +158,8 @@ test('the trace is bounded: devices traced, datagrams kept per device, hex per d
   trace.packet('out', peer, encode(big), big, 'b');
   const [entry] = trace.recent('b')!;
   assert.equal(entry!.length, encode(big).length);
-  assert.equal(entry!.hex.length, MAX_HEX_BYTES * 2 + 1, 'hex cut at MAX_HEX_BYTES, marked with …');
-  assert.equal(String(entry!.packet.data).length, MAX_HEX_BYTES * 2 + 1);
+  assert.equal(entry!.hex.length, MAX_HEX_BYTES * 2 + 3, 'hex cut at MAX_HEX_BYTES, marked with ...');
+  assert.equal(String(entry!.packet.data).length, MAX_HEX_BYTES * 2 + 3);
 
   assert.equal(trace.off('a'), true);
   assert.equal(trace.recent('a'), undefined);

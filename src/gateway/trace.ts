@@ -38,7 +38,8 @@ export interface TraceLimits {
   logLinesPerSecond: number;
 }
 
-export const DEFAULT_TRACE_LIMITS: TraceLimits = { maxClients: 32, ringSize: 200, logLinesPerSecond: 20 };
+/** Worst case held: 32 devices × 100 datagrams × ~2 KB of hex ≈ 7 MB, within the Pi's RSS budget. */
+export const DEFAULT_TRACE_LIMITS: TraceLimits = { maxClients: 32, ringSize: 100, logLinesPerSecond: 20 };
 
 /** Bytes shown as hex per datagram (and per byte field): a 64 KB downlink PUBLISH would drown a log line. */
 export const MAX_HEX_BYTES = 512;
@@ -180,7 +181,8 @@ export class PacketTrace implements PacketTap {
 
 function hex(bytes: Uint8Array): string {
   const shown = Buffer.from(bytes.buffer, bytes.byteOffset, Math.min(bytes.length, MAX_HEX_BYTES));
-  return shown.toString('hex') + (bytes.length > MAX_HEX_BYTES ? '…' : '');
+  // ASCII only ('...', not '…'): V8 keeps one-byte strings at half the size of two-byte ones.
+  return shown.toString('hex') + (bytes.length > MAX_HEX_BYTES ? '...' : '');
 }
 
 /** The codec's packet with byte fields (payloads, node ids) as hex, nested packets included. */

@@ -27,7 +27,7 @@ Output:
 Exit codes: 0 done; 1 refused or unreachable (the message says why); 2 wrong command line.
 
 Examples:
-  mqttsn-bridge ctl -c /etc/mqttsn-bridge/config.json list
-  mqttsn-bridge ctl --metrics 127.0.0.1:18830 --token-file /etc/mqttsn-bridge/admin-token kick sensor-7 --will
-  mqttsn-bridge ctl -c /etc/mqttsn-bridge/config.json trace on sensor-7
+  sudo mqttsn-bridge ctl -c /etc/mqttsn-bridge/config.yaml list
+  sudo mqttsn-bridge ctl --metrics 127.0.0.1:18830 --token-file /etc/mqttsn-bridge/admin-token kick sensor-7 --will
+  sudo mqttsn-bridge ctl -c /etc/mqttsn-bridge/config.yaml trace on sensor-7
 `;

@@ -5,13 +5,21 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { MqttSnClient } from '../src/client/client.js';
-import { collect, freePort, startAedes, uniqueClientId, waitForPort, withTempDir } from './helpers/index.js';
-import { spawnGateway } from './support/gateway-process.js';
+import {
+  collect,
+  freePort,
+  startAedes,
+  uniqueClientId,
+  waitForPort,
+  waitUntil,
+  withTempDir,
+} from './helpers/index.js';
+import { spawnGateway, type GatewayProcess } from './support/gateway-process.js';
 
 const CLI = fileURLToPath(new URL('../src/cli.ts', import.meta.url));
 const TOKEN = 'ctl-token-0123456789abcdef0123';
@@ -41,8 +49,11 @@ function file(t: TestContext, name: string, content: string): string {
   return where;
 }
 
+/** The gateway processes by their config file (the SIGHUP test signals one). */
+const gateways = new Map<string, GatewayProcess>();
+
 /** A gateway child process configured by a config file with its metrics address and admin token file. */
-async function startGateway(t: TestContext) {
+async function startGateway(t: TestContext, extra: Record<string, unknown> = {}) {
   const broker = await startAedes();
   t.after(() => broker.close());
   const httpPort = await freePort();
@@ -55,10 +66,12 @@ async function startGateway(t: TestContext) {
       metrics: `0.0.0.0:${httpPort}`,
       admin: { tokenFile },
       broker: { urls: [broker.url], protocolVersion: 4, clientId: uniqueClientId('gw') },
+      ...extra,
     }),
   );
   const gateway = await spawnGateway(['-c', config]);
   t.after(() => gateway.signal('SIGTERM'));
+  gateways.set(config, gateway);
   await waitForPort(httpPort);
   const device = async (clientId: string): Promise<MqttSnClient> => {
     const client = await MqttSnClient.open({ port: gateway.udpPort, clientId });
@@ -166,4 +179,25 @@ test('ctl errors: connection refused, a wrong token (401), an unknown client id 
   });
   assert.equal(fromEnv.code, 0, fromEnv.stderr);
   assert.equal(fromEnv.stdout, 'no device traced (at most 32)\n');
+});
+
+test('a real SIGHUP re-reads --trace-client from the config file; ctl trace list shows where each trace came from', async (t) => {
+  const { config, device } = await startGateway(t, { traceClients: ['hup-a'] });
+  const before = await ctl(['-c', config, 'trace', 'list']);
+  assert.match(before.stdout, /^hup-a\s+0\s+--trace-client$/m);
+  assert.equal((await ctl(['-c', config, 'trace', 'on', 'hup-api'])).code, 0);
+
+  const settings = JSON.parse(readFileSync(config, 'utf8')) as Record<string, unknown>;
+  writeFileSync(config, JSON.stringify({ ...settings, traceClients: ['hup-b'] }));
+  const gateway = gateways.get(config)!;
+  const reloaded = gateway.output().length;
+  gateway.notify('SIGHUP');
+  await waitUntil(() => /"applied":\["traceClients"\]/.test(gateway.output().slice(reloaded)));
+
+  const b = await device('hup-b');
+  await b.connect();
+  const after = await ctl(['-c', config, 'trace', 'list']);
+  assert.doesNotMatch(after.stdout, /^hup-a\s/m);
+  assert.match(after.stdout, /^hup-b\s+2\s+--trace-client$/m);
+  assert.match(after.stdout, /^hup-api\s+0\s+admin API$/m);
 });

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { Config } from './config/schema.js';
 import { liveSettingChanges } from './config/live.js';
 import { Gateway, type GatewayDeps } from './gateway/gateway.js';
+import type { PacketTrace } from './gateway/trace.js';
 import { createLogger } from './observe/logger.js';
 import type { RecentWarnings } from './observe/recent.js';
 import { openStore, type Store } from './store/db.js';
@@ -10,6 +11,7 @@ import type { Outbox } from './store/outbox.js';
 import { systemClock, type Clock } from './time.js';
 import { uplinkIdentity } from './uplink/identity.js';
 import type { Uplink } from './uplink/uplink.js';
+import { applyTraceClients, createAdmin, createTrace } from './wiring/admin.js';
 import { brokerSubscriptions, deviceSink, routeBrokerMessages } from './wiring/adapters.js';
 import { gatewaySettings, liveGatewaySettings } from './wiring/gateway-settings.js';
 import { startObservability, type Observability } from './wiring/observability.js';
@@ -87,6 +89,7 @@ export async function createBridge(config: Config, parts: BridgeParts = {}): Pro
       clock,
       log,
     });
+    const trace = createTrace(config, log, clock);
     const gateway = new Gateway(settings, {
       sink: deviceSink(config, uplink, stores.outbox),
       downlinkStore: stores.downlink,
@@ -97,6 +100,7 @@ export async function createBridge(config: Config, parts: BridgeParts = {}): Pro
       onStateChange: config.presenceTopic
         ? presencePublisher(config.presenceTopic, stores.outbox)
         : undefined,
+      tap: trace,
     });
     routeBrokerMessages(uplink, gateway);
     // The backlog on disk drains first: the uplink reads the outbox from its oldest entry.
@@ -107,14 +111,17 @@ export async function createBridge(config: Config, parts: BridgeParts = {}): Pro
     const sources = { gateway, outbox: stores.outbox, uplink, clock };
     if (config.statsTopic)
       opened.statsTimer = startStatsPublisher(config.statsTopic, config.statsIntervalSeconds, sources);
+    const admin = await createAdmin(config, gateway, trace, { log, clock });
     if (config.metrics !== undefined) {
       opened.observability = await startObservability({ ...config, metrics: config.metrics }, sources, {
         log,
         recent: parts.recent,
         version: parts.version ?? '0.0.0',
+        admin,
+        traceSuppressedLines: () => trace.suppressedLines,
       });
     }
-    return new Bridge(config, { ...opened, db: opened.db, stores, uplink, gateway }, log);
+    return new Bridge(config, { ...opened, db: opened.db, stores, uplink, gateway, trace }, log);
   } catch (err) {
     // A gateway without its listeners (a port already taken) must exit, not live on as a zombie
     // with only the uplink up.
@@ -134,7 +141,8 @@ async function closeOpened(opened: Opened): Promise<void> {
   await opened.db?.close().catch(() => undefined);
 }
 
-type Running = Required<Pick<Opened, 'db' | 'stores' | 'uplink' | 'gateway'>> & Opened;
+type Running = Required<Pick<Opened, 'db' | 'stores' | 'uplink' | 'gateway'>> &
+  Opened & { trace: PacketTrace };
 
 /** A running gateway: its parts for observers and tests, SIGHUP's reload, and a bounded stop. */
 export class Bridge {
@@ -166,6 +174,7 @@ export class Bridge {
   reload(next: Config): { applied: string[]; needsRestart: string[] } {
     const { applied, needsRestart, config } = liveSettingChanges(this.config, next);
     this.gateway.reconfigure(liveGatewaySettings(config));
+    applyTraceClients(this.parts.trace, config.traceClients, this.log);
     this.log.level = config.logLevel;
     this.config = config;
     return { applied, needsRestart };

@@ -23,6 +23,10 @@ async function main(argv: string[]): Promise<number> {
     const { runPub, runSub } = await import('./client/cli.js');
     return (argv[0] === 'pub' ? runPub : runSub)(argv.slice(1));
   }
+  if (argv[0] === 'ctl') {
+    const { runCtl } = await import('./admin/ctl.js');
+    return runCtl(argv.slice(1));
+  }
   if (argv[0] === 'dead-letters') {
     const { runDeadLetters } = await import('./uplink/dead-letters-cli.js');
     return runDeadLetters(argv.slice(1));
@@ -136,6 +140,7 @@ function maskSecrets(config: Config): Config {
       password: config.broker.password === undefined ? undefined : '********',
       urls: config.broker.urls.map(redactUrl),
     },
+    admin: { ...config.admin, token: config.admin.token === undefined ? undefined : '********' },
   };
 }
 

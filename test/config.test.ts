@@ -150,6 +150,8 @@ test('every setting in the schema has a flag, an environment variable and --help
     'broker.ca',
     'broker.cert',
     'broker.key',
+    'admin.token',
+    'admin.tokenFile',
   ];
   const schemaPaths = new Set([...leaves(config), ...optional]);
   const documented = new Set(settings.map((s) => s.path));

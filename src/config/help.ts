@@ -10,6 +10,7 @@ export function helpText(version: string): string {
     '  mqttsn-bridge [options]                  run the gateway',
     '  mqttsn-bridge check-config FILE          validate a config file and print the effective settings',
     '  mqttsn-bridge pub|sub [options]          device-side MQTT-SN client for testing (see pub --help)',
+    '  mqttsn-bridge ctl list|kick|forget|trace act on devices through the admin API (see ctl --help)',
     '',
     'Sensors publish over MQTT-SN/UDP; every message is synced to a LevelDB outbox before the device',
     'gets its PUBACK, then republished at QoS 1 to the broker under mqttsn/<clientId>/<topic>.',

@@ -642,6 +642,41 @@ export const settingsTable = {
     schema: hostPort.optional(),
     live: false,
   }),
+  /** The admin API on the metrics server: off unless a token is set (the file is preferred). */
+  admin: group('always', {
+    tokenFile: row({
+      section: 'General',
+      flag: 'admin-token-file',
+      kind: 'string',
+      arg: 'FILE',
+      help: 'turn on the admin API (/admin on the --metrics server, mqttsn-bridge ctl) with the token in this file',
+      schema: z.string().min(1).optional(),
+      live: false,
+    }),
+    token: row({
+      section: 'General',
+      flag: 'admin-token',
+      kind: 'string',
+      arg: 'TOKEN',
+      help: 'the admin token itself, 16+ characters (prefer --admin-token-file: a flag shows in ps)',
+      schema: z
+        .string()
+        .regex(/^\S{16,}$/, {
+          message: 'expected at least 16 characters without spaces, e.g. openssl rand -hex 32',
+        })
+        .optional(),
+      live: false,
+    }),
+  }),
+  traceClients: row({
+    section: 'General',
+    flag: 'trace-client',
+    kind: 'list',
+    arg: 'ID',
+    help: 'log every datagram to and from this client at info, decoded and in hex (repeatable; SIGHUP reloads)',
+    schema: z.array(z.string().min(1)).default([]),
+    live: true,
+  }),
   presenceTopic: row({
     section: 'General',
     flag: 'presence-topic',

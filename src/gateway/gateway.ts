@@ -43,6 +43,8 @@ import { Session, type SessionState } from './session.js';
 import { GatewayStats, type DiscardReason } from './stats.js';
 import { SubscriptionIndex } from './subscriptions.js';
 import { TimerWheel } from './wheel.js';
+import type { ControlParts } from './control.js';
+import type { PacketTap } from './trace.js';
 
 export interface ListenAddress {
   host: string;
@@ -88,6 +90,8 @@ export interface GatewayDeps {
   clock?: Clock;
   /** Told when a device's state changes (device presence, published by the bridge when configured). */
   onStateChange?: (session: Session, previous: SessionState) => void;
+  /** Sees every datagram decoded or encoded (the packet trace, trace.ts). */
+  tap?: PacketTap;
 }
 
 /** Packets that show a client doing more than connecting (see Session.idle). */
@@ -243,6 +247,11 @@ export class Gateway {
     this.sessions.setMaxTopics(changes.limits.maxTopicsPerClient);
   }
 
+  /** What the admin API acts on devices through (control.ts). */
+  controlParts(): ControlParts {
+    return this.ctx;
+  }
+
   /** Whether datagrams are taken now (false before start() and once stopping). */
   get isAccepting(): boolean {
     return this.accepting;
@@ -305,6 +314,7 @@ export class Gateway {
         ? session.peer
         : { socket, address: rinfo.address, port: rinfo.port, wirelessNodeId, key };
     if (session) this.heardFrom(session);
+    if (this.deps.tap?.active) this.deps.tap.packet('in', peer, buf, packet, session?.clientId);
     if (buf.length > this.config.limits.maxPacketSize && packet.type !== 'PUBLISH') {
       this.stats.oversized++;
       this.warn.warn(
@@ -492,6 +502,8 @@ export class Gateway {
       this.warn.warn('encode-error', { err, type: packet.type }, 'a datagram could not be encoded: not sent');
       return;
     }
+    if (this.deps.tap?.active)
+      this.deps.tap.packet('out', peer, bytes, packet, this.sessions.byPeer(peer.key)?.clientId);
     this.stats.datagramsOut++;
     this.sendsInFlight++;
     peer.socket.send(bytes, peer.port, peer.address, this.onReplySent);

@@ -1,5 +1,6 @@
 /** Why a session's queued downlink messages were thrown away with it. */
-export type DiscardReason = 'clean_session' | 'expired' | 'evicted' | 'lost';
+/** forgotten: deleted through the admin API (DELETE /admin/sessions/:id). */
+export type DiscardReason = 'clean_session' | 'expired' | 'evicted' | 'lost' | 'forgotten';
 
 /**
  * Counters an operator can graph (observe/ exports them as Prometheus metrics). Plain number fields:
@@ -45,6 +46,7 @@ export class GatewayStats {
     expired: 0,
     evicted: 0,
     lost: 0,
+    forgotten: 0,
   };
   /** SUBSCRIBEs refused with "congestion": the device's own bound, or the gateway's broker filters. */
   readonly subscriptionsRefused = { client: 0, gateway: 0 };

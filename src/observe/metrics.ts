@@ -7,6 +7,7 @@ import type { SessionState } from '../gateway/session.js';
 import type { GatewayStats } from '../gateway/stats.js';
 import type { OutboxStats } from '../store/outbox.js';
 import type { UplinkState, UplinkStats } from '../uplink/uplink.js';
+import type { AdminStats } from '../admin/api.js';
 import type { OutboxQuota } from './health.js';
 import { Mirror } from './prom-mirror.js';
 import type { BridgeView } from './view.js';
@@ -21,6 +22,10 @@ export interface MetricsOptions {
   processMetrics?: boolean;
   /** Wall clock, for the age of the oldest outbox entry. */
   now?: () => number;
+  /** The admin API's counters, when it is on. */
+  admin?: AdminStats;
+  /** Packet trace log lines left out by its rate limit (gateway/trace.ts). */
+  traceSuppressedLines?: () => number;
 }
 
 export interface BridgeMetrics {
@@ -46,6 +51,8 @@ export function createMetrics({
   outboxQuota,
   processMetrics = true,
   now = () => systemClock.wallNow(),
+  admin,
+  traceSuppressedLines,
 }: MetricsOptions): BridgeMetrics {
   const registry = new Registry();
   let snapshot = takeSnapshot(view, now());
@@ -57,6 +64,13 @@ export function createMetrics({
   defineDeviceMetrics(metric);
   defineOutboxMetrics(metric, outboxQuota);
   defineUplinkMetrics(metric, replayRate);
+  if (admin) defineAdminMetrics(new Mirror(registry, () => admin));
+  if (traceSuppressedLines)
+    new Mirror(registry, traceSuppressedLines).counter(
+      'mqttsn_trace_log_suppressed_total',
+      'Packet trace log lines left out by the per-device limit (20 a second); the trace ring still has them.',
+      (n) => n,
+    );
   // Observed as each PUBACK goes out (prom-client fills histograms only by observe()); the gateway calls
   // it through its stats, so it holds no reference to observe/.
   const latency = new Histogram({
@@ -228,7 +242,8 @@ function defineSessionMetrics(metric: Mirror<Snapshot>): void {
   metric.labeledCounter(
     'mqttsn_downlink_discarded_total',
     'Queued downlink messages thrown away with their session, by reason: clean_session (CONNECT with ' +
-      'CleanSession=1, or a clean session ending), expired, evicted (room for a new device), lost.',
+      'CleanSession=1, or a clean session ending), expired, evicted (room for a new device), lost, ' +
+      'forgotten (through the admin API).',
     'reason',
     (s) => ({ ...s.gateway.downlinkDiscarded }),
   );
@@ -420,5 +435,21 @@ function defineRefusalMetrics(metric: Mirror<Snapshot>): void {
     'mqttsn_uplink_too_large_refused_total',
     'Device messages refused at the edge (PUBACK "not supported"): over the broker\'s maximum packet size.',
     (s) => s.uplink.tooLarge,
+  );
+}
+
+/** The admin API: who was refused and what was done to devices. */
+function defineAdminMetrics(metric: Mirror<AdminStats>): void {
+  metric.labeledCounter(
+    'mqttsn_admin_requests_total',
+    'Admin API requests, by outcome (unauthorized: token missing, malformed or wrong).',
+    'outcome',
+    (s) => ({ ...s.requests }),
+  );
+  metric.labeledCounter(
+    'mqttsn_admin_actions_total',
+    'Actions taken through the admin API: kick, forget, trace_on, trace_off.',
+    'action',
+    (s) => ({ ...s.actions }),
   );
 }

@@ -4,11 +4,13 @@
  *   GET /healthz     200 "ok", or 503 with a one-line reason (rule: health.ts)
  *   GET /api/status  JSON for the status page
  *   GET /            the status page
+ *   /admin/…         the admin API (admin/api.ts), only with a token; 404 without one
  * Everything is read from the BridgeView per request; nothing here runs on the message path.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
+import { answerAdminOff, type AdminApi } from '../admin/api.js';
 import { whenBound } from '../listen.js';
 import { systemClock, type Clock } from '../time.js';
 import { AckRate } from './ack-rate.js';
@@ -37,6 +39,10 @@ export interface ObserveServerOptions {
   processMetrics?: boolean;
   /** Time for rates (monotonic) and the status report (wall); default the system clock. */
   clock?: Clock;
+  /** The admin API; undefined (no token configured) keeps every /admin path off. */
+  admin?: AdminApi;
+  /** Packet trace log lines left out by its rate limit, for /metrics. */
+  traceSuppressedLines?: () => number;
 }
 
 export interface ObserveServer {
@@ -62,6 +68,8 @@ export async function startObserveServer(options: ObserveServerOptions): Promise
     outboxQuota: options.outboxQuota,
     processMetrics: options.processMetrics ?? true,
     now: () => clock.wallNow(),
+    admin: options.admin?.stats,
+    traceSuppressedLines: options.traceSuppressedLines,
   });
 
   const routes: Record<string, Route> = {
@@ -92,7 +100,7 @@ export async function startObserveServer(options: ObserveServerOptions): Promise
   };
 
   const server = createServer((req, res) => {
-    handle(routes, req, res).catch((err: unknown) => {
+    handle(routes, req, res, options.admin).catch((err: unknown) => {
       log.error({ err, url: req.url }, 'observe: request failed');
       if (!res.headersSent) send(res, 500, 'text/plain; charset=utf-8', 'internal error\n');
       else res.destroy();
@@ -131,8 +139,11 @@ async function handle(
   routes: Record<string, Route>,
   req: IncomingMessage,
   res: ServerResponse,
+  admin: AdminApi | undefined,
 ): Promise<void> {
   const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+  if (path === '/admin' || path.startsWith('/admin/'))
+    return admin ? admin.handle(req, res, path) : answerAdminOff(res);
   const route = Object.hasOwn(routes, path) ? routes[path] : undefined;
   if (route === undefined) return send(res, 404, 'text/plain; charset=utf-8', 'not found\n');
   if (req.method !== 'GET' && req.method !== 'HEAD') {

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { AdminApi } from '../admin/api.js';
 import type { Config } from '../config/schema.js';
 import { parseHostPort } from '../config/schema.js';
 import type { Gateway } from '../gateway/gateway.js';
@@ -10,6 +11,7 @@ import type { BridgeView } from '../observe/view.js';
 import type { Outbox } from '../store/outbox.js';
 import type { Clock } from '../time.js';
 import type { Uplink } from '../uplink/uplink.js';
+import { isLoopback } from './admin.js';
 
 export interface Observability {
   server: ObserveServer;
@@ -47,7 +49,20 @@ export function bridgeView(
 export async function startObservability(
   config: Config & { metrics: string },
   sources: { gateway: Gateway; outbox: Outbox; uplink: Uplink; clock: Clock },
-  { log, recent, version }: { log: Logger; recent?: RecentWarnings; version: string },
+  {
+    log,
+    recent,
+    version,
+    admin,
+    traceSuppressedLines,
+  }: {
+    log: Logger;
+    recent?: RecentWarnings;
+    version: string;
+    /** The admin API (undefined without a token: every /admin path stays off). */
+    admin?: AdminApi;
+    traceSuppressedLines?: () => number;
+  },
 ): Promise<Observability> {
   const view = bridgeView(sources, version);
   const history = new History(view, { now: () => sources.clock.wallNow() });
@@ -65,7 +80,14 @@ export async function startObservability(
       outboxQuota: { maxMessages: config.outbox.maxMessages, maxBytes: config.outbox.maxBytes },
       stallMs: config.broker.stallSeconds * 1000,
       clock: sources.clock,
+      admin,
+      traceSuppressedLines,
     });
+    if (admin && !isLoopback(host))
+      log.warn(
+        { metrics: config.metrics },
+        'the admin API listens on a non-loopback address over plain HTTP: bind --metrics to 127.0.0.1 or put TLS in front',
+      );
     return { server, history };
   } catch (err) {
     history.stop();

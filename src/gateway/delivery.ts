@@ -9,10 +9,12 @@ import {
   type QueuedDownlink,
 } from '../store/downlink.js';
 import type { DownlinkQueueStore } from '../store/ports.js';
-import type { GatewayContext } from './context.js';
-import { describePeer } from './peer.js';
+import type { Logger } from 'pino';
+import type { RateLimitedWarn } from '../log/rate-limit.js';
+import type { Clock } from './clock.js';
+import { describePeer, type Send } from './peer.js';
 import type { Session } from './session.js';
-import type { DiscardReason } from './stats.js';
+import type { DiscardReason, GatewayStats } from './stats.js';
 import type { TimerWheel } from './wheel.js';
 import { downlinkProblem } from './representable.js';
 
@@ -35,6 +37,19 @@ export interface DeliveryOptions {
 export const DEFAULT_DOWNLINK_MAX_BYTES_PER_CLIENT = 1024 * 1024;
 export const DEFAULT_DOWNLINK_MAX_BYTES = 256 * 1024 * 1024;
 
+/** What delivery needs around it; the lifecycle answers the two state changes delivery causes. */
+export interface DeliveryHost {
+  readonly stats: GatewayStats;
+  readonly warn: RateLimitedWarn;
+  readonly log: Logger;
+  readonly clock: Clock;
+  readonly send: Send;
+  /** The device did not answer N_retry times: it is lost. */
+  lose(session: Session, reason: string): void;
+  /** An awake device has had all its buffered messages: it may sleep again. */
+  drained(session: Session): void;
+}
+
 /** Why a queued downlink message was dropped for room (see GatewayStats.downlinkDroppedFor). */
 type DropReason = 'queue_full' | 'client_bytes' | 'total_bytes';
 
@@ -56,7 +71,7 @@ export class Delivery {
   private totalEpisode = 0;
 
   constructor(
-    private readonly ctx: GatewayContext,
+    private readonly ctx: DeliveryHost,
     private readonly store: DownlinkQueueStore,
     private readonly wheel: TimerWheel,
     private readonly options: DeliveryOptions,
@@ -130,8 +145,7 @@ export class Delivery {
         this.endEpisodes(session);
         if (session.state === 'awake') {
           // All buffered messages delivered: PINGRESP lets the device sleep again (§6.14).
-          this.ctx.send(session.peer, { type: 'PINGRESP' });
-          this.ctx.setState(session, 'asleep');
+          this.ctx.drained(session);
         }
         return;
       }

@@ -11,11 +11,6 @@ export class Boundaries {
     private readonly warn: RateLimitedWarn,
   ) {}
 
-  /** The rate-limited warnings these boundaries log to (shared by every part). */
-  get warnings(): RateLimitedWarn {
-    return this.warn;
-  }
-
   /** Runs `fn`; returns whether it completed. */
   guard(boundary: string, fn: () => void): boolean {
     try {

@@ -74,7 +74,7 @@ export class Gateway {
   private readonly router: DownlinkRouter;
   private readonly discovery: Discovery;
   private readonly persistence: SessionPersistence;
-  private readonly boundaries: Boundaries;
+  private readonly warn: RateLimitedWarn;
   private tickTimer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -86,8 +86,8 @@ export class Gateway {
     const clock = (this.clock = deps.clock ?? systemClock);
     const stats = this.stats;
     const wheel = (this.wheel = new TimerWheel(clock.now()));
-    const warn = new RateLimitedWarn(log, 10_000, () => clock.now());
-    const boundaries = (this.boundaries = new Boundaries(stats, warn));
+    const warn = (this.warn = new RateLimitedWarn(log, 10_000, () => clock.now()));
+    const boundaries = new Boundaries(stats, warn);
     const transport = (this.transport = new Transport(
       log,
       stats,
@@ -183,10 +183,10 @@ export class Gateway {
       ...{ sessionStore: this.deps.sessionStore, downlinkStore: this.deps.downlinkStore },
       ...{ sessions: this.sessions, subscriptions: this.subscriptions, persistence: this.persistence },
       broker: this.deps.broker,
-      restoreQueue: (session, refs) => this.delivery.restoreQueue(session, refs),
+      restoreQueue: (session, refs) => this.delivery.queues.restore(session, refs),
       restored: (session, asleep) => this.lifecycle.restored(session, asleep),
       socket: this.transport.firstSocket,
-      ...{ stats: this.stats, warn: this.boundaries.warnings, log: this.deps.log },
+      ...{ stats: this.stats, warn: this.warn, log: this.deps.log },
     });
     this.transport.setAccepting(true);
     this.tickTimer = setInterval(() => this.wheel.tick(this.clock.now()), 250).unref();

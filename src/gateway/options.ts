@@ -5,7 +5,6 @@
 import type { QoS } from '../codec/constants.js';
 import type { Namespace } from '../topics/namespace.js';
 import type { PredefinedTopics } from '../topics/predefined.js';
-import type { DeliveryOptions } from './delivery.js';
 import type { Peer } from './peer.js';
 import type { Session } from './session.js';
 import type { DiscardReason } from './stats.js';
@@ -55,6 +54,22 @@ export const DEFAULT_MAX_SESSIONS_PER_ADDRESS = 256;
 export const DEFAULT_IDLE_SESSION_EXPIRY_MS = 300_000;
 export const DEFAULT_TAKEOVER_PROBE_MS = 1500;
 export const DEFAULT_MAX_TAKEOVER_PROBES = 64;
+
+export interface DeliveryOptions {
+  /** T_retry: how long to wait for the device's answer before resending (DUP set). */
+  retryMs: number;
+  /** N_retry: resends before the client is considered lost. */
+  maxRetries: number;
+  /** Most messages queued per device; beyond that `policy` applies. */
+  maxQueuedPerClient: number;
+  /** Most bytes queued per device (stored record sizes); beyond that `policy` applies. */
+  maxBytesPerClient?: number;
+  /** Most bytes queued for all devices together; beyond that new messages are dropped. */
+  maxBytes?: number;
+  policy: 'drop-oldest' | 'reject';
+  /** Largest datagram sent to a device (MQTT-SN's own maximum, 65535, when unset). */
+  maxPacketSize?: number;
+}
 
 export interface DownlinkOptions extends DeliveryOptions {
   /** Keep QoS 0 messages for sleeping devices too (QoS 1/2 are always kept). */

@@ -17,7 +17,7 @@ import type { SubscriptionIndex } from './subscriptions.js';
 export class DownlinkRouter {
   constructor(
     private readonly subscriptions: SubscriptionIndex,
-    private readonly delivery: Pick<Delivery, 'unrepresentable' | 'dropUnrepresentable' | 'enqueue'>,
+    private readonly delivery: Pick<Delivery, 'queues' | 'enqueue'>,
     private readonly store: DownlinkQueueStore,
     private readonly sessions: Pick<Sessions, 'byClientId'>,
     private readonly options: Pick<DownlinkOptions, 'bufferQos0ForSleepers'>,
@@ -73,11 +73,7 @@ export class DownlinkRouter {
         topicId: subscription.topicId ?? 0,
       };
       // Refused before storing: a stored copy that cannot be sent would wedge the device's queue.
-      const problem = this.delivery.unrepresentable(session, message);
-      if (problem) {
-        this.delivery.dropUnrepresentable(session, topic, problem);
-        continue;
-      }
+      if (this.delivery.queues.refuseUnrepresentable(session, message)) continue;
       const listening =
         session.state === 'active' || session.state === 'awake' || session.state === 'connecting';
       if (message.qos > 0 || (session.state === 'asleep' && this.options.bufferQos0ForSleepers)) {

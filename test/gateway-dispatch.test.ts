@@ -7,6 +7,20 @@ import { ROUTES } from '../src/gateway/handlers/index.js';
 import { waitUntil } from './helpers/index.js';
 import { startGateway } from './support/gateway-fixture.js';
 
+/** A QoS 1 PUBLISH on the short topic "ab". */
+function qos1Publish(msgId: number, data: Uint8Array): Packet {
+  return {
+    type: 'PUBLISH',
+    dup: false,
+    qos: 1,
+    retain: false,
+    topicIdType: 'short',
+    topicId: shortTopicId('ab'),
+    msgId,
+    data,
+  };
+}
+
 /** Packets a client sends that need a connected session, one of each. */
 const NEED_CONNECTED: Packet[] = [
   { type: 'REGISTER', topicId: 0, msgId: 1, topicName: 'a' },
@@ -14,16 +28,7 @@ const NEED_CONNECTED: Packet[] = [
   { type: 'UNSUBSCRIBE', msgId: 3, topicIdType: 'normal', topicName: 'a' },
   { type: 'WILLTOPICUPD', qos: 0, retain: false, willTopic: 'w' },
   { type: 'WILLMSGUPD', willMsg: Buffer.from('m') },
-  {
-    type: 'PUBLISH',
-    dup: false,
-    qos: 1,
-    retain: false,
-    topicIdType: 'short',
-    topicId: shortTopicId('ab'),
-    msgId: 4,
-    data: Buffer.from('x'),
-  },
+  qos1Publish(4, Buffer.from('x')),
 ];
 
 test('the route table: every client-to-gateway type has a route, no gateway-to-client type has one', () => {
@@ -140,16 +145,7 @@ test('the one size rule: any datagram over the limit is dropped and counted; a Q
     topicName: 'y'.repeat(80),
   });
   await c.expectNothing(200);
-  const publish: Packet = {
-    type: 'PUBLISH',
-    dup: false,
-    qos: 1,
-    retain: false,
-    topicIdType: 'short',
-    topicId: shortTopicId('ab'),
-    msgId: 9,
-    data: Buffer.alloc(80),
-  };
+  const publish: Packet = qos1Publish(9, Buffer.alloc(80));
   await c.send(publish);
   const puback = await c.next('PUBACK');
   assert.deepEqual([puback.msgId, puback.returnCode], [9, ReturnCode.NOT_SUPPORTED]);
@@ -171,16 +167,7 @@ test('a handler that throws costs its packet only: counted, and the next packets
   });
   const c = await gw.client();
   await c.connect({ clientId: 'thrower' });
-  await c.send({
-    type: 'PUBLISH',
-    dup: false,
-    qos: 1,
-    retain: false,
-    topicIdType: 'short',
-    topicId: shortTopicId('ab'),
-    msgId: 1,
-    data: Buffer.from('x'),
-  });
+  await c.send(qos1Publish(1, Buffer.from('x')));
   await c.pingreq(); // answered: the gateway goes on
   assert.equal(gw.gateway.stats.handlerErrors, 1);
   assert.equal(gw.gateway.stats.errorsByBoundary.get('datagram'), 1);

@@ -38,6 +38,8 @@ export interface BridgeParts {
   recent?: RecentWarnings;
   /** Wrappers around the real stores, e.g. ones that fail on purpose (store/faulty.ts). */
   stores?: StoreWrappers;
+  /** A wrapper around the real device-message sink (the outbox), e.g. one that fails on purpose. */
+  sink?: (real: GatewayDeps['sink']) => GatewayDeps['sink'];
   /** A wrapper around the real broker-side subscriptions (the uplink), e.g. to watch them. */
   brokerSubscriptions?: (real: GatewayDeps['broker']) => GatewayDeps['broker'];
 }
@@ -91,7 +93,7 @@ export async function createBridge(config: Config, parts: BridgeParts = {}): Pro
     });
     const trace = createTrace(config, log, clock);
     const gateway = new Gateway(settings, {
-      sink: deviceSink(config, uplink, stores.outbox),
+      sink: (parts.sink ?? ((real) => real))(deviceSink(config, uplink, stores.outbox)),
       downlinkStore: stores.downlink,
       sessionStore: stores.sessions,
       broker: (parts.brokerSubscriptions ?? ((real) => real))(brokerSubscriptions(uplink, log)),
@@ -100,8 +102,8 @@ export async function createBridge(config: Config, parts: BridgeParts = {}): Pro
       onStateChange: config.presenceTopic
         ? presencePublisher(config.presenceTopic, stores.outbox)
         : undefined,
-      tap: trace,
     });
+    gateway.tap = trace;
     routeBrokerMessages(uplink, gateway);
     // The backlog on disk drains first: the uplink reads the outbox from its oldest entry.
     opened.uplink = uplink;

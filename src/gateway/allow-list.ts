@@ -1,5 +1,6 @@
 import { BlockList, isIP } from 'node:net';
-import type { GatewayContext } from './context.js';
+import type { HandlerEnv } from './handlers/env.js';
+import type { GatewayOptions } from './options.js';
 import { describePeer, type Peer } from './peer.js';
 
 /**
@@ -126,11 +127,11 @@ function check(list: BlockList, ip: string): boolean {
 const compiled = new WeakMap<readonly string[], AllowList>();
 
 /** The compiled allow-list of the gateway's current options (recompiled when a reload replaces them). */
-export function allowListOf(ctx: GatewayContext): AllowList {
-  const entries = ctx.options.allowClients;
+export function allowListOf(options: Pick<GatewayOptions, 'allowClients' | 'allowQosMinusOne'>): AllowList {
+  const entries = options.allowClients;
   let list = compiled.get(entries);
   if (!list) {
-    list = AllowList.compile(entries, ctx.options.allowQosMinusOne ?? []);
+    list = AllowList.compile(entries, options.allowQosMinusOne ?? []);
     compiled.set(entries, list);
   }
   return list;
@@ -140,8 +141,11 @@ export function allowListOf(ctx: GatewayContext): AllowList {
  * QoS −1 from a sender without a session, with an allow-list set: taken only from an address rule's
  * range; otherwise dropped, counted and warned about (rate-limited). Returns whether to go on.
  */
-export function admitWithoutSession(ctx: GatewayContext, peer: Peer): boolean {
-  if (allowListOf(ctx).allowsWithoutSession(peer.address)) return true;
+export function admitWithoutSession(
+  ctx: Pick<HandlerEnv, 'settings' | 'stats' | 'warn'>,
+  peer: Peer,
+): boolean {
+  if (allowListOf(ctx.settings.current).allowsWithoutSession(peer.address)) return true;
   ctx.stats.qosMinusOneNotAllowed++;
   ctx.warn.warn(
     'qos-1-not-allowed',

@@ -1,8 +1,5 @@
-import type { Packet } from '../codec/types.js';
-import type { MessageSink } from './context.js';
-import { describePeer, type Peer } from './peer.js';
+import { describePeer } from './peer.js';
 import type { Session, SessionState } from './session.js';
-import type { DiscardReason } from './stats.js';
 import type { PacketTrace, TracedPacket, TraceOutcome } from './trace.js';
 
 /** One device as the admin API lists it. */
@@ -56,23 +53,16 @@ export interface DeviceControl {
   };
 }
 
-/**
- * The gateway parts control acts through (today's GatewayContext has them all). The core split's
- * session lifecycle (kick / forget) replaces `endConnection` and `sessions.remove` at the merge.
- */
+/** The gateway parts control acts through: the sessions to read, the lifecycle to act. */
 export interface ControlParts {
   readonly sessions: {
     byClientId(clientId: string): Session | undefined;
-    byPeer(key: string): Session | undefined;
     all(): IterableIterator<Session>;
-    unbind(session: Session): void;
-    remove(session: Session, reason?: DiscardReason): void;
   };
-  readonly sink: MessageSink;
-  readonly stats: { willsPublished: number };
-  send(peer: Peer, packet: Packet): void;
-  setState(session: Session, state: SessionState): void;
-  persist(session: Session): void;
+  readonly lifecycle: {
+    kick(session: Session, options: { publishWill: boolean }): boolean;
+    forget(clientId: string): boolean;
+  };
 }
 
 /** States in which the device is (or may be) at its address and can be told DISCONNECT. */
@@ -90,12 +80,6 @@ export function deviceControl(parts: ControlParts, trace: PacketTrace): DeviceCo
     lastSeen: session.lastSeenWall,
     traced: trace.isTraced(session.clientId),
   });
-
-  /** Tells a device still bound at its address that the gateway ended its connection (§6.14). */
-  const disconnectDevice = (session: Session): void => {
-    if (CONNECTED.has(session.state) && parts.sessions.byPeer(session.peer.key) === session)
-      parts.send(session.peer, { type: 'DISCONNECT' });
-  };
 
   return {
     list: () => [...parts.sessions.all()].map(summary),
@@ -116,27 +100,7 @@ export function deviceControl(parts: ControlParts, trace: PacketTrace): DeviceCo
       const session = parts.sessions.byClientId(clientId);
       if (!session) return { outcome: 'unknown' };
       if (!CONNECTED.has(session.state)) return { outcome: 'not-connected', state: session.state };
-      disconnectDevice(session);
-      // Like a DISCONNECT from the device (handlers/disconnect.ts), plus the will when asked for: it
-      // is used up either way, as a clean MQTT disconnect discards it.
-      const will = session.will;
-      session.will = undefined;
-      let willPublished = false;
-      if (publishWill && will) {
-        const outcome = parts.sink.append({
-          clientId: session.clientId,
-          topic: will.topic,
-          payload: will.payload,
-          retain: will.retain,
-          qos: will.qos,
-        });
-        willPublished = outcome === 'queued';
-        if (willPublished) parts.stats.willsPublished++;
-      }
-      parts.setState(session, 'disconnected');
-      parts.sessions.unbind(session);
-      if (session.cleanSession) parts.sessions.remove(session);
-      else parts.persist(session);
+      const willPublished = parts.lifecycle.kick(session, { publishWill });
       session.log.info({ publishWill, willPublished }, 'kicked through the admin API');
       return { outcome: 'kicked', willPublished };
     },
@@ -149,11 +113,7 @@ export function deviceControl(parts: ControlParts, trace: PacketTrace): DeviceCo
         queuedMessages: session.outgoing.length,
         subscriptions: session.subscriptions.size,
       };
-      // A device still connected would go on talking to a session that no longer exists.
-      disconnectDevice(session);
-      parts.setState(session, 'disconnected');
-      // remove() drops the broker subscriptions no other device holds, the queue and the snapshot.
-      parts.sessions.remove(session, 'forgotten');
+      parts.lifecycle.forget(clientId);
       session.log.info(result, 'session forgotten through the admin API');
       return result;
     },

@@ -1,4 +1,5 @@
 import type { Socket } from 'node:dgram';
+import type { Packet } from '../codec/types.js';
 
 /**
  * Where a device is reached: the socket its datagram arrived on (replies leave from that socket),
@@ -23,3 +24,6 @@ export function describePeer(peer: Peer): string {
   const node = peer.wirelessNodeId ? `/${Buffer.from(peer.wirelessNodeId).toString('hex')}` : '';
   return `${host}:${peer.port}${node}`;
 }
+
+/** How every part sends a packet to a device (the transport encodes, encapsulates and counts it). */
+export type Send = (peer: Peer, packet: Packet) => void;

@@ -1,16 +1,18 @@
 import { ReturnCode, type ReturnCodeValue } from '../codec/constants.js';
-import type { GatewayContext } from './context.js';
+import type { HandlerEnv } from './handlers/env.js';
 import type { Peer } from './peer.js';
 
 /** Small reply builders shared by handlers, so every refusal carries the spec's return code. */
 
-export function sendConnack(ctx: GatewayContext, peer: Peer, returnCode: ReturnCodeValue): void {
+export type ReplyEnv = Pick<HandlerEnv, 'send' | 'stats' | 'warn'>;
+
+export function sendConnack(ctx: ReplyEnv, peer: Peer, returnCode: ReturnCodeValue): void {
   countRefusal(ctx, returnCode);
   ctx.send(peer, { type: 'CONNACK', returnCode });
 }
 
 export function sendPuback(
-  ctx: GatewayContext,
+  ctx: ReplyEnv,
   peer: Peer,
   topicId: number,
   msgId: number,
@@ -21,7 +23,7 @@ export function sendPuback(
 }
 
 export function sendRegack(
-  ctx: GatewayContext,
+  ctx: ReplyEnv,
   peer: Peer,
   topicId: number,
   msgId: number,
@@ -35,7 +37,7 @@ export function sendRegack(
  * A packet that needs a session came from an address without one (gateway restarted, session lost,
  * NAT rebinding): DISCONNECT tells the client to connect again. Never larger than the request.
  */
-export function sendNotConnected(ctx: GatewayContext, peer: Peer, what: string): void {
+export function sendNotConnected(ctx: ReplyEnv, peer: Peer, what: string): void {
   ctx.stats.unexpected++;
   ctx.warn.warn(
     'not-connected',
@@ -45,7 +47,7 @@ export function sendNotConnected(ctx: GatewayContext, peer: Peer, what: string):
   ctx.send(peer, { type: 'DISCONNECT' });
 }
 
-function countRefusal(ctx: GatewayContext, returnCode: ReturnCodeValue): void {
+function countRefusal(ctx: ReplyEnv, returnCode: ReturnCodeValue): void {
   if (returnCode === ReturnCode.CONGESTION) ctx.stats.rejectedCongestion++;
   else if (returnCode === ReturnCode.INVALID_TOPIC_ID) ctx.stats.rejectedInvalidTopic++;
   else if (returnCode === ReturnCode.NOT_SUPPORTED) ctx.stats.rejectedNotSupported++;

@@ -1,7 +1,9 @@
 import { MAX_PACKET_LENGTH } from '../codec/constants.js';
 import { encodedLength } from '../codec/index.js';
 import type { Packet } from '../codec/types.js';
+import { isIPv6 } from 'node:net';
 import type { DownlinkMessage } from '../store/downlink.js';
+import type { Session } from './session.js';
 
 /** The largest UDP payload: 65,535 minus the IP and UDP headers (IPv4: 20 + 8; IPv6: 8, no jumbograms). */
 export const MAX_UDP_PAYLOAD_IPV4 = 65_507;
@@ -53,4 +55,27 @@ function sizeOf(packet: Packet, wirelessNodeIdLength: number): number {
   } catch {
     return Infinity;
   }
+}
+
+/** The device topic name of a broker topic: relative to its namespace, else the absolute topic. */
+export function deviceTopicName(session: Pick<Session, 'prefix'>, topic: string): string {
+  return session.prefix && topic.startsWith(session.prefix) ? topic.slice(session.prefix.length) : topic;
+}
+
+/**
+ * Why `message` cannot be sent to this device (too large for a datagram or for the device's limit),
+ * or null. Checked before storing, and again before sending: copies stored by an older version, or
+ * a device that moved behind a forwarder, must not throw out of a delivery and wedge its queue.
+ */
+export function unrepresentable(
+  session: Pick<Session, 'prefix' | 'peer'>,
+  message: Pick<DownlinkMessage, 'topic' | 'topicIdType' | 'payload'>,
+  maxPacketSize: number | undefined,
+): string | null {
+  return downlinkProblem(message, deviceTopicName(session, message.topic), {
+    maxPacketSize: maxPacketSize ?? 0xffff,
+    wirelessNodeIdLength: session.peer.wirelessNodeId?.length ?? 0,
+    // A restored session has no address yet: IPv4's smaller limit is the safe guess.
+    ipv6: isIPv6(session.peer.address),
+  });
 }

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { DownlinkMessage, QueuedDownlink } from '../store/downlink.js';
 import { TopicTable } from '../topics/table.js';
 import type { Peer } from './peer.js';
-import type { Subscription } from './subscriptions.js';
+import type { Subscription } from './subscription.js';
 import type { WheelEntry } from './wheel.js';
 
 /** A gateway-initiated exchange waiting for the device's answer. */

@@ -1,4 +1,4 @@
-import type { GatewayContext } from './context.js';
+import type { HandlerEnv } from './handlers/env.js';
 import { describePeer, type Peer } from './peer.js';
 import type { Session } from './session.js';
 
@@ -12,7 +12,7 @@ const PRESENT = new Set<Session['state']>(['connecting', 'active', 'awake', 'asl
  * Returns false when no probe is needed (the session is not bound elsewhere): the caller goes on.
  */
 export function guardTakeover(
-  ctx: GatewayContext,
+  ctx: Pick<HandlerEnv, 'sessions' | 'probes' | 'stats' | 'warn'>,
   session: Session,
   newcomer: Peer,
   what: 'CONNECT' | 'PINGREQ',

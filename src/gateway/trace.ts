@@ -12,7 +12,14 @@ export type Direction = 'in' | 'out';
  */
 export interface PacketTap {
   readonly active: boolean;
-  packet(direction: Direction, peer: Peer, bytes: Uint8Array, packet: Packet, clientId?: string): void;
+  /** `packet` is undefined for a datagram that did not decode (traced by its sender's session). */
+  packet(
+    direction: Direction,
+    peer: Peer,
+    bytes: Uint8Array,
+    packet: Packet | undefined,
+    clientId?: string,
+  ): void;
 }
 
 /** One traced datagram, JSON-safe: what GET /admin/traces/:id returns. */
@@ -21,7 +28,8 @@ export interface TracedPacket {
   time: number;
   direction: Direction;
   address: string;
-  type: Packet['type'];
+  /** The packet type, or UNDECODABLE for bytes the codec refused. */
+  type: Packet['type'] | 'UNDECODABLE';
   /** Datagram length in bytes (the hex may be cut, see MAX_HEX_BYTES). */
   length: number;
   hex: string;
@@ -132,9 +140,15 @@ export class PacketTrace implements PacketTap {
     return ring.length < this.limits.ringSize ? [...ring] : [...ring.slice(next), ...ring.slice(0, next)];
   }
 
-  packet(direction: Direction, peer: Peer, bytes: Uint8Array, packet: Packet, clientId?: string): void {
+  packet(
+    direction: Direction,
+    peer: Peer,
+    bytes: Uint8Array,
+    packet: Packet | undefined,
+    clientId?: string,
+  ): void {
     // A CONNECT names its client before any session exists: trace the device from its first datagram.
-    const id = clientId ?? (packet.type === 'CONNECT' ? packet.clientId : undefined);
+    const id = clientId ?? (packet?.type === 'CONNECT' ? packet.clientId : undefined);
     if (id === undefined) return;
     const traced = this.traced.get(id);
     if (!traced) return;
@@ -142,10 +156,10 @@ export class PacketTrace implements PacketTap {
       time: this.clock.wallNow(),
       direction,
       address: describePeer(peer),
-      type: packet.type,
+      type: packet?.type ?? 'UNDECODABLE',
       length: bytes.length,
       hex: hex(bytes),
-      packet: jsonSafe(packet),
+      packet: packet ? jsonSafe(packet) : {},
     };
     if (traced.ring.length < this.limits.ringSize) traced.ring.push(entry);
     else traced.ring[traced.next] = entry;

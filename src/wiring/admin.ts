@@ -33,7 +33,7 @@ export async function createAdmin(
   if (config.metrics === undefined)
     log.warn('an admin token is set but --metrics is not: the admin API has no server to listen on');
   return createAdminApi({
-    control: deviceControl(gateway.controlParts(), trace),
+    control: deviceControl(gateway, trace),
     auth: new AdminAuth(token),
     log: log.child({ component: 'admin' }),
     clock,

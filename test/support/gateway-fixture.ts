@@ -1,7 +1,7 @@
 import { createServer, type AddressInfo, type Socket } from 'node:net';
 import type { TestContext } from 'node:test';
 import pino, { type Logger } from 'pino';
-import { createBridge, type Bridge } from '../../src/bridge.js';
+import { createBridge, type Bridge, type BridgeParts } from '../../src/bridge.js';
 import { validateConfig } from '../../src/config/load.js';
 import type { Config, ConfigInput } from '../../src/config/schema.js';
 import type { Gateway, GatewayConfig } from '../../src/gateway/gateway.js';
@@ -52,6 +52,8 @@ export interface FixtureOptions {
   dir?: string;
   /** Runs on every open, before the bridge starts: writes what an older version left on disk. */
   seed?: (store: Store, writer: BatchWriter) => Promise<void>;
+  /** Wraps the device-message sink (e.g. with one that throws on purpose). */
+  sink?: BridgeParts['sink'];
   /** Wraps the downlink store (e.g. with one that fails on purpose). */
   downlinkStore?: (real: DownlinkQueueStore) => DownlinkQueueStore;
 }
@@ -86,6 +88,7 @@ export async function startGateway(t: TestContext, options: FixtureOptions = {})
       clock,
       logger: log,
       stores: { downlink: options.downlinkStore },
+      sink: options.sink,
       brokerSubscriptions: (real) => ({
         subscribe: (filter) => {
           brokerCalls.push(`+${filter}`);

@@ -1,19 +1,22 @@
 import { PROTOCOL_ID, ReturnCode } from '../../codec/constants.js';
 import type { ConnectPacket } from '../../codec/types.js';
 import { clientIdProblem } from '../../topics/names.js';
-import { DEFAULT_MAX_SESSIONS_PER_ADDRESS, type GatewayContext } from '../context.js';
-import { describePeer, type Peer } from '../peer.js';
 import { allowListOf } from '../allow-list.js';
+import { DEFAULT_MAX_SESSIONS_PER_ADDRESS } from '../options.js';
+import { describePeer, type Peer } from '../peer.js';
 import { sendConnack } from '../replies.js';
-import { guardTakeover } from '../takeover.js';
 import type { Session } from '../session.js';
+import { guardTakeover } from '../takeover.js';
+import type { HandlerEnv } from './env.js';
+
+type Env = Pick<HandlerEnv, 'send' | 'stats' | 'warn' | 'settings' | 'sessions' | 'probes' | 'lifecycle'>;
 
 /**
  * CONNECT (§6.2): refuse what cannot be served with the spec's codes, take over a session whose
  * client reappears at a new address (NAT rebinding), and start the will flow when asked for.
  */
 export function handleConnect(
-  ctx: GatewayContext,
+  ctx: Env,
   peer: Peer,
   atPeer: Session | undefined,
   packet: ConnectPacket,
@@ -30,14 +33,14 @@ export function handleConnect(
     sendConnack(ctx, peer, ReturnCode.NOT_SUPPORTED);
     return;
   }
-  const problem = clientIdProblem(packet.clientId, ctx.options.limits.maxClientIdLength);
+  const problem = clientIdProblem(packet.clientId, ctx.settings.current.limits.maxClientIdLength);
   if (problem) {
     ctx.warn.warn('connect-client-id', { ...context, problem }, `CONNECT refused: ${problem}`);
     sendConnack(ctx, peer, ReturnCode.NOT_SUPPORTED);
     return;
   }
 
-  if (!allowListOf(ctx).allows(packet.clientId, peer.address)) {
+  if (!allowListOf(ctx.settings.current).allows(packet.clientId, peer.address)) {
     ctx.stats.notAllowed++;
     ctx.warn.warn(
       'connect-not-allowed',
@@ -67,7 +70,7 @@ export function handleConnect(
     // supervision still runs, so its will is published if it never comes back; without keep-alive
     // nothing would ever end it (a CONNECT flood from one port), so it is lost now.
     if (atPeer.isConnected && atPeer.keepAliveMs === 0)
-      ctx.lose(atPeer, 'another client id connected from its address');
+      ctx.lifecycle.lose(atPeer, 'another client id connected from its address');
     ctx.sessions.unbind(atPeer);
   }
   if (!session) {
@@ -89,56 +92,8 @@ export function handleConnect(
   }
 
   // A CONNECT from an asleep or awake device is its wake-up (§6.7: → active, the rest of the buffer
-  // is delivered; paho#122): its CleanSession flag does not throw the session away then, and the
-  // session keeps the CleanSession it was made with.
-  const wakeUp = session.state === 'asleep' || session.state === 'awake';
-  ctx.delivery.onConnect(session);
-  if (wakeUp) {
-    if (packet.cleanSession !== session.cleanSession)
-      session.log.debug(
-        { cleanSession: packet.cleanSession, kept: session.cleanSession },
-        'wake-up CONNECT: CleanSession flag ignored',
-      );
-  } else {
-    if (packet.cleanSession) {
-      session.clear();
-      ctx.subscriptions.removeAll(session);
-      ctx.delivery.discard(session, 'clean_session');
-    }
-    session.cleanSession = packet.cleanSession;
-  }
-  session.keepAliveMs = packet.duration * 1000;
-
-  if (packet.will) {
-    session.willFlow = 'topic';
-    session.pendingWillTopic = undefined;
-    ctx.setState(session, 'connecting');
-    ctx.send(peer, { type: 'WILLTOPICREQ' });
-    return;
-  }
-  completeConnect(ctx, session);
-}
-
-/** The end of CONNECT, directly or after WILLMSG: the session is active and the client hears CONNACK. */
-export function completeConnect(ctx: GatewayContext, session: Session): void {
-  session.willFlow = 'none';
-  session.pendingWillTopic = undefined;
-  ctx.setState(session, 'active');
-  ctx.stats.connects++;
-  // Debug, not info: one line per CONNECT is a log flood a device can cause at will.
-  session.log.debug(
-    {
-      keepAlive: session.keepAliveMs / 1000,
-      cleanSession: session.cleanSession,
-      will: session.will !== undefined,
-      queued: session.outgoing.length,
-    },
-    'client connected',
-  );
-  ctx.persist(session);
-  ctx.send(session.peer, { type: 'CONNACK', returnCode: ReturnCode.ACCEPTED });
-  // Whatever waited while it was away or asleep goes now (paho#122).
-  ctx.delivery.pump(session);
+  // is delivered; paho#122); otherwise a new connection, with the will flow first if asked for.
+  ctx.lifecycle.connect(session, packet);
 }
 
 /**
@@ -147,8 +102,8 @@ export function completeConnect(ctx: GatewayContext, session: Session): void {
  * did anything but CONNECT; a real device's session (one that published, subscribed or registered)
  * is never evicted for a newcomer — then the newcomer is refused.
  */
-function makeRoom(ctx: GatewayContext, peer: Peer, context: Record<string, unknown>): boolean {
-  const limits = ctx.options.limits;
+function makeRoom(ctx: Env, peer: Peer, context: Record<string, unknown>): boolean {
+  const limits = ctx.settings.current.limits;
   const perAddress = limits.maxSessionsPerAddress ?? DEFAULT_MAX_SESSIONS_PER_ADDRESS;
   if (ctx.sessions.countAt(peer.address) >= perAddress) {
     const victim = ctx.sessions.oldestIdleDetached(peer.address);
@@ -179,7 +134,7 @@ function makeRoom(ctx: GatewayContext, peer: Peer, context: Record<string, unkno
   return true;
 }
 
-function evict(ctx: GatewayContext, victim: Session, context: Record<string, unknown>): void {
+function evict(ctx: Env, victim: Session, context: Record<string, unknown>): void {
   ctx.stats.sessionsEvicted++;
   ctx.warn.warn(
     'session-evicted',

@@ -1,8 +1,8 @@
 import { MsgType, ReturnCode } from '../../codec/constants.js';
-import type { GatewayContext } from '../context.js';
 import { describePeer, type Peer } from '../peer.js';
 import { sendNotConnected, sendPuback, sendRegack } from '../replies.js';
 import type { Session } from '../session.js';
+import type { HandlerEnv } from './env.js';
 import { refuseConnect } from './willtopic.js';
 
 /**
@@ -24,7 +24,7 @@ const ANSWERABLE_REASONS = new Set([
  * gives its message type, when the reason is one of ANSWERABLE_REASONS. Returns whether it answered.
  */
 export function answerUndecodable(
-  ctx: GatewayContext,
+  ctx: Pick<HandlerEnv, 'send' | 'stats' | 'warn' | 'lifecycle'>,
   peer: Peer,
   session: Session | undefined,
   datagram: Uint8Array,

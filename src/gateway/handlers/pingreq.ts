@@ -1,10 +1,10 @@
 import type { PingReqPacket } from '../../codec/types.js';
-import type { GatewayContext } from '../context.js';
 import { allowListOf } from '../allow-list.js';
 import { describePeer, type Peer } from '../peer.js';
-import { guardTakeover } from '../takeover.js';
 import { sendNotConnected } from '../replies.js';
 import type { Session } from '../session.js';
+import { guardTakeover } from '../takeover.js';
+import type { HandlerEnv } from './env.js';
 
 /**
  * PINGREQ (§6.11, §6.14). From a connected client: keep-alive, answered PINGRESP. From a sleeping
@@ -13,7 +13,7 @@ import type { Session } from '../session.js';
  * lets it sleep again for the same duration — at once when nothing is buffered.
  */
 export function handlePingreq(
-  ctx: GatewayContext,
+  env: HandlerEnv,
   peer: Peer,
   atPeer: Session | undefined,
   packet: PingReqPacket,
@@ -21,12 +21,12 @@ export function handlePingreq(
   probed = false,
 ): void {
   if (packet.clientId !== undefined) {
-    const sleeper = ctx.sessions.byClientId(packet.clientId);
+    const sleeper = env.sessions.byClientId(packet.clientId);
     if (sleeper && (sleeper.state === 'asleep' || sleeper.state === 'awake')) {
       if (sleeper !== atPeer) {
-        if (!allowListOf(ctx).allows(sleeper.clientId, peer.address)) {
-          ctx.stats.notAllowed++;
-          ctx.warn.warn(
+        if (!allowListOf(env.settings.current).allows(sleeper.clientId, peer.address)) {
+          env.stats.notAllowed++;
+          env.warn.warn(
             'pingreq-not-allowed',
             { clientId: sleeper.clientId, address: describePeer(peer) },
             'PINGREQ waking a session from an address the allow-list does not give it: ignored',
@@ -35,34 +35,28 @@ export function handlePingreq(
         }
         // Another address wants the buffer: only if the old one is silent (the answer to a thief
         // whose victim is alive is nothing at all).
-        const retry = (): void => handlePingreq(ctx, peer, ctx.sessions.byPeer(peer.key), packet, true);
-        if (!probed && guardTakeover(ctx, sleeper, peer, 'PINGREQ', retry, () => undefined)) return;
-        ctx.sessions.rebind(sleeper, peer);
+        const retry = (): void => handlePingreq(env, peer, env.sessions.byPeer(peer.key), packet, true);
+        if (!probed && guardTakeover(env, sleeper, peer, 'PINGREQ', retry, () => undefined)) return;
+        env.sessions.rebind(sleeper, peer);
       }
-      wake(ctx, sleeper);
+      env.lifecycle.wake(sleeper);
       return;
     }
     if (sleeper?.isConnected && sleeper === atPeer) {
-      ctx.send(peer, { type: 'PINGRESP' });
+      env.send(peer, { type: 'PINGRESP' });
       return;
     }
-    sendNotConnected(ctx, peer, 'PINGREQ');
+    sendNotConnected(env, peer, 'PINGREQ');
     return;
   }
   if (atPeer && (atPeer.state === 'asleep' || atPeer.state === 'awake')) {
     // No client id, but this address is where the session sleeps: the same wake-up (Paho MQTT-SN).
-    wake(ctx, atPeer);
+    env.lifecycle.wake(atPeer);
     return;
   }
   if (!atPeer?.isConnected) {
-    sendNotConnected(ctx, peer, 'PINGREQ');
+    sendNotConnected(env, peer, 'PINGREQ');
     return;
   }
-  ctx.send(peer, { type: 'PINGRESP' });
-}
-
-/** Sends the buffer, then PINGRESP and back to sleep (Delivery.pump); a repeat while awake waits for that. */
-function wake(ctx: GatewayContext, sleeper: Session): void {
-  if (sleeper.state === 'asleep') ctx.setState(sleeper, 'awake');
-  ctx.delivery.pump(sleeper);
+  env.send(peer, { type: 'PINGRESP' });
 }

@@ -1,16 +1,15 @@
 import { ReturnCode, type ReturnCodeValue } from '../../codec/constants.js';
-import { shortTopicName } from '../../codec/index.js';
 import type { SubscribePacket, UnsubscribePacket } from '../../codec/types.js';
-import { lookupPredefined } from '../../topics/predefined.js';
-import { brokerFilterProblem, topicFilterProblem } from '../../topics/names.js';
-import {
-  DEFAULT_MAX_BROKER_SUBSCRIPTIONS,
-  DEFAULT_MAX_SUBSCRIPTIONS_PER_CLIENT,
-  type GatewayContext,
-} from '../context.js';
+import { DEFAULT_MAX_BROKER_SUBSCRIPTIONS, DEFAULT_MAX_SUBSCRIPTIONS_PER_CLIENT } from '../options.js';
 import { describePeer, type Peer } from '../peer.js';
-import { sendNotConnected } from '../replies.js';
 import type { Session } from '../session.js';
+import { resolveTopic, type Resolved } from '../topic-names.js';
+import type { HandlerEnv } from './env.js';
+
+type Env = Pick<
+  HandlerEnv,
+  'send' | 'stats' | 'warn' | 'settings' | 'subscriptions' | 'broker' | 'persistence'
+>;
 
 /**
  * SUBSCRIBE (§6.9). The device's filter maps through its namespace (device C subscribing to cmd/#
@@ -18,16 +17,7 @@ import type { Session } from '../session.js';
  * SUBACK carries the topic id for a plain name (so the device knows it before the first PUBLISH),
  * 0x0000 for wildcards and short names, and the predefined id for predefined topics.
  */
-export function handleSubscribe(
-  ctx: GatewayContext,
-  peer: Peer,
-  session: Session | undefined,
-  packet: SubscribePacket,
-): void {
-  if (!session?.isConnected) {
-    sendNotConnected(ctx, peer, 'SUBSCRIBE');
-    return;
-  }
+export function handleSubscribe(ctx: Env, peer: Peer, session: Session, packet: SubscribePacket): void {
   const refuse = (returnCode: ReturnCodeValue, why: string): void => {
     ctx.warn.warn(
       'subscribe-refused',
@@ -36,14 +26,12 @@ export function handleSubscribe(
     );
     ctx.send(peer, { type: 'SUBACK', qos: 0, topicId: 0, msgId: packet.msgId, returnCode });
   };
-  const target = resolveFilter(ctx, session, packet);
-  if (typeof target === 'string') {
-    refuse(
-      target === 'unknown predefined id' ? ReturnCode.INVALID_TOPIC_ID : ReturnCode.NOT_SUPPORTED,
-      target,
-    );
+  const resolved = resolveFilter(ctx, session, packet);
+  if (!('topic' in resolved)) {
+    refuse(resolved.returnCode, resolved.problem);
     return;
   }
+  const target = { filter: resolved.topic };
   const bound = subscriptionBound(ctx, session, target.filter);
   if (bound) {
     refuseOverBound(ctx, session, packet, bound);
@@ -88,24 +76,15 @@ export function handleSubscribe(
   // The device hears the broker's answer: a filter the broker refused is not kept.
   void verdict.then((accepted) => {
     if (accepted) return accept();
-    if (ctx.subscriptions.remove(session, target.filter)) ctx.persist(session);
+    if (ctx.subscriptions.remove(session, target.filter)) ctx.persistence.persist(session);
     refuse(ReturnCode.NOT_SUPPORTED, 'the broker refused the subscription');
   });
 }
 
 /** UNSUBSCRIBE (§6.10): always answered, also for a filter the device did not hold. */
-export function handleUnsubscribe(
-  ctx: GatewayContext,
-  peer: Peer,
-  session: Session | undefined,
-  packet: UnsubscribePacket,
-): void {
-  if (!session?.isConnected) {
-    sendNotConnected(ctx, peer, 'UNSUBSCRIBE');
-    return;
-  }
+export function handleUnsubscribe(ctx: Env, peer: Peer, session: Session, packet: UnsubscribePacket): void {
   const target = resolveFilter(ctx, session, packet);
-  if (typeof target !== 'string') ctx.subscriptions.remove(session, target.filter);
+  if ('topic' in target) ctx.subscriptions.remove(session, target.topic);
   ctx.send(peer, { type: 'UNSUBACK', msgId: packet.msgId });
 }
 
@@ -114,13 +93,9 @@ export function handleUnsubscribe(
  * gateway's distinct broker filters (`--max-broker-subscriptions`). Replacing a subscription the
  * device holds, or sharing a filter another device holds, costs nothing.
  */
-function subscriptionBound(
-  ctx: GatewayContext,
-  session: Session,
-  filter: string,
-): 'client' | 'gateway' | undefined {
+function subscriptionBound(ctx: Env, session: Session, filter: string): 'client' | 'gateway' | undefined {
   if (session.subscriptions.has(filter)) return undefined;
-  const limits = ctx.options.limits;
+  const limits = ctx.settings.current.limits;
   const perClient = limits.maxSubscriptions ?? DEFAULT_MAX_SUBSCRIPTIONS_PER_CLIENT;
   if (session.subscriptions.size >= perClient) return 'client';
   const total = limits.maxBrokerSubscriptions ?? DEFAULT_MAX_BROKER_SUBSCRIPTIONS;
@@ -130,13 +105,13 @@ function subscriptionBound(
 
 /** SUBACK "congestion", counted, and one rate-limited line per bound. */
 function refuseOverBound(
-  ctx: GatewayContext,
+  ctx: Env,
   session: Session,
   packet: SubscribePacket,
   bound: 'client' | 'gateway',
 ): void {
   ctx.stats.subscriptionsRefused[bound]++;
-  const limits = ctx.options.limits;
+  const limits = ctx.settings.current.limits;
   ctx.warn.warn(
     `subscribe-limit|${bound}`,
     {
@@ -162,44 +137,13 @@ function refuseOverBound(
   });
 }
 
-/**
- * The broker filter a SUBSCRIBE / UNSUBSCRIBE names, or why it is refused. The composed filter is
- * checked last: a filter the broker refuses would drop the uplink on every re-subscribe.
- */
-function resolveFilter(
-  ctx: GatewayContext,
-  session: Session,
-  packet: SubscribePacket | UnsubscribePacket,
-): { filter: string } | string {
-  const target = composeFilter(ctx, session, packet);
-  return typeof target === 'string' ? target : (brokerFilterProblem(target.filter) ?? target);
-}
-
-function composeFilter(
-  ctx: GatewayContext,
-  session: Session,
-  packet: SubscribePacket | UnsubscribePacket,
-): { filter: string } | string {
-  switch (packet.topicIdType) {
-    case 'normal': {
-      const problem = topicFilterProblem(packet.topicName);
-      return problem ?? { filter: session.prefix + packet.topicName };
-    }
-    case 'predefined': {
-      const topic = lookupPredefined(ctx.predefined, session.clientId, packet.topicId);
-      return topic === undefined ? 'unknown predefined id' : { filter: topic };
-    }
-    case 'short': {
-      let name: string;
-      try {
-        name = shortTopicName(packet.topicId);
-      } catch {
-        return 'short topic name is not UTF-8';
-      }
-      const problem = topicFilterProblem(name);
-      return problem ?? { filter: session.prefix + name };
-    }
-  }
+/** The broker filter a SUBSCRIBE / UNSUBSCRIBE names (see topic-names.ts), or why it is refused. */
+function resolveFilter(ctx: Env, session: Session, packet: SubscribePacket | UnsubscribePacket): Resolved {
+  const ref =
+    packet.topicIdType === 'normal'
+      ? { topicIdType: packet.topicIdType, name: packet.topicName, topicId: 0 }
+      : { topicIdType: packet.topicIdType, topicId: packet.topicId };
+  return resolveTopic('filter', ref, session, ctx.settings.current.predefined);
 }
 
 function describe(packet: SubscribePacket | UnsubscribePacket): string {

@@ -53,7 +53,7 @@ export class Bridge {
       stores = {},
     }: { clock?: Clock; recent?: RecentWarnings; version?: string; stores?: StoreWrappers } = {},
   ): Promise<Bridge> {
-    const namespace = compileNamespace(config.namespace, String(config.gatewayId));
+    const namespace = compileNamespace(config.namespace, String(config.gatewayId), config.site);
     const store = await openStore(config.dataDir, { claim: true });
     let outbox: Outbox | undefined;
     // What start-up opened so far, closed again if a later step fails (a port already taken): a

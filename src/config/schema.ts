@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { DEFAULT_NAMESPACE, namespaceProblem } from '../topics/namespace.js';
+import { DEFAULT_NAMESPACE, namespaceProblem, siteProblem } from '../topics/namespace.js';
 import { allowEntryProblem, rangeProblem } from '../gateway/allow-list.js';
 
 /**
@@ -36,6 +36,13 @@ export const configSchema = z.strictObject({
       message: "expected a template ending in '/', e.g. mqttsn/{clientId}/",
     })
     .default(DEFAULT_NAMESPACE),
+  /** Replaces {site} in the namespace: one topic level naming this gateway's site. */
+  site: z
+    .string()
+    .refine((s) => siteProblem(s) === null, {
+      message: "expected one topic level without '/', '+', '#' or a leading '$', e.g. plant-a",
+    })
+    .optional(),
   anonymousClientId: z.string().min(1).default('$anonymous'),
   predefined: z
     .array(predefinedTopic)

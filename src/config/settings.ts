@@ -155,6 +155,14 @@ export const settings: readonly Setting[] = [
   },
   {
     section: 'Device side',
+    path: 'site',
+    flag: 'site',
+    kind: 'string',
+    arg: 'NAME',
+    help: 'this gateway\'s site, one topic level; replaces {site} in --namespace (e.g. mqttsn/{site}/{clientId}/)',
+  },
+  {
+    section: 'Device side',
     path: 'anonymousClientId',
     flag: 'anonymous-client-id',
     kind: 'string',

@@ -1,3 +1,4 @@
+/* global process, console */
 // A consumer that sees each device message once. The gateway delivers at least once: after a lost
 // link or a restart it sends again what the broker may already have had, with the same `mqttsn-id`
 // user property ("<gateway client id>:<sequence>", unique across a fleet). MQTT 5 only: 3.1.1 has no

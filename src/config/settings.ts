@@ -159,7 +159,7 @@ export const settings: readonly Setting[] = [
     flag: 'site',
     kind: 'string',
     arg: 'NAME',
-    help: 'this gateway\'s site, one topic level; replaces {site} in --namespace (e.g. mqttsn/{site}/{clientId}/)',
+    help: "this gateway's site, one topic level; replaces {site} in --namespace (e.g. mqttsn/{site}/{clientId}/)",
   },
   {
     section: 'Device side',

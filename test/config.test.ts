@@ -150,6 +150,7 @@ test('every setting in the schema has a flag, an environment variable and --help
     'broker.ca',
     'broker.cert',
     'broker.key',
+    'site',
   ];
   const schemaPaths = new Set([...leaves(config), ...optional]);
   const documented = new Set(settings.map((s) => s.path));

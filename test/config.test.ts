@@ -152,6 +152,7 @@ test('every setting in the schema has a flag, an environment variable and --help
     'broker.key',
     'admin.token',
     'admin.tokenFile',
+    'site',
   ];
   const schemaPaths = new Set([...leaves(config), ...optional]);
   const documented = new Set(settings.map((s) => s.path));
@@ -165,6 +166,22 @@ test('every setting in the schema has a flag, an environment variable and --help
     [],
     'flags without a setting',
   );
+});
+
+test('a {site} namespace needs --site, and a site is one topic level: refused at load, so check-config says so', async () => {
+  await assert.rejects(
+    loadConfig({ argv: ['--namespace', 'mqttsn/{site}/{clientId}/'], env: {} }),
+    /site.*the namespace uses \{site\}: set --site NAME/,
+  );
+  await assert.rejects(
+    loadConfig({ argv: ['--namespace', 'mqttsn/{site}/{clientId}/', '--site', 'a/b'], env: {} }),
+    /site = "a\/b" \(from --site\)/,
+  );
+  const config = await loadConfig({
+    argv: ['--namespace', 'mqttsn/{site}/{clientId}/', '--site', 'plant-a'],
+    env: {},
+  });
+  assert.equal(config.site, 'plant-a');
 });
 
 test('a predefined topic id defined twice is refused', async () => {

@@ -29,7 +29,15 @@ function objectOf<R extends Record<string, SettingEntry>>(entries: R): Strict<R>
   return z.strictObject(shape) as unknown as Strict<R>;
 }
 
-export const configSchema = objectOf(settingsTable);
+/** Rules across settings: each row checks only its own value. */
+export const configSchema = objectOf(settingsTable).superRefine((config, ctx) => {
+  if (config.namespace.includes('{site}') && config.site === undefined)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['site'],
+      message: 'the namespace uses {site}: set --site NAME (e.g. --site plant-a)',
+    });
+});
 
 export type Config = z.infer<typeof configSchema>;
 export type ConfigInput = z.input<typeof configSchema>;

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { allowEntryProblem, rangeProblem } from '../gateway/allow-list.js';
-import { DEFAULT_NAMESPACE, namespaceTemplateProblem } from './text-formats.js';
+import { DEFAULT_NAMESPACE, namespaceTemplateProblem, siteNameProblem } from './text-formats.js';
 
 /**
  * Every setting, once: its config-file key (the place in this tree), flag, help, what it accepts
@@ -144,7 +144,7 @@ export const settingsTable = {
     flag: 'namespace',
     kind: 'string',
     arg: 'TEMPLATE',
-    help: 'broker topic prefix for device topics; {clientId} and {gatewayId} are replaced',
+    help: 'broker topic prefix for device topics; {clientId}, {gatewayId} and {site} are replaced',
     schema: z
       .string()
       .refine((t) => namespaceTemplateProblem(t) === null, {
@@ -169,6 +169,20 @@ export const settingsTable = {
     arg: 'N',
     help: 'gateway id 0..255 in GWINFO and ADVERTISE',
     schema: z.number().int().min(0).max(255).default(1),
+    live: false,
+  }),
+  site: row({
+    section: 'Device side',
+    flag: 'site',
+    kind: 'string',
+    arg: 'NAME',
+    help: "this gateway's site, one topic level; replaces {site} in --namespace (e.g. mqttsn/{site}/{clientId}/)",
+    schema: z
+      .string()
+      .refine((s) => siteNameProblem(s) === null, {
+        message: "expected one topic level without '/', '+', '#' or a leading '$', e.g. plant-a",
+      })
+      .optional(),
     live: false,
   }),
   anonymousClientId: row({

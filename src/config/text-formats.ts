@@ -8,7 +8,7 @@
 export const DEFAULT_NAMESPACE = 'mqttsn/{clientId}/';
 
 const PLACEHOLDER = /\{([a-zA-Z]+)\}/g;
-const KNOWN_PLACEHOLDERS = new Set(['clientId', 'gatewayId']);
+const KNOWN_PLACEHOLDERS = new Set(['clientId', 'gatewayId', 'site']);
 // C0 and C1 controls and DEL: MQTT brokers refuse them in topics (see topics/mqtt-string.ts).
 // eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
@@ -23,8 +23,18 @@ export function namespaceTemplateProblem(template: string): string | null {
   if (template !== '' && !template.endsWith('/')) return "must end with '/' (or be empty)";
   for (const match of template.matchAll(PLACEHOLDER)) {
     if (!KNOWN_PLACEHOLDERS.has(match[1]!))
-      return `unknown placeholder {${match[1]}} (known: {clientId}, {gatewayId})`;
+      return `unknown placeholder {${match[1]}} (known: {clientId}, {gatewayId}, {site})`;
   }
+  return null;
+}
+
+/** Why a site name (--site, the namespace's {site}) is unusable, or null: it becomes one topic level. */
+export function siteNameProblem(site: string): string | null {
+  if (site === '') return 'must not be empty';
+  if (Buffer.from(site, 'utf8').toString('utf8') !== site || CONTROL.test(site))
+    return 'not a valid MQTT string';
+  if (/[/+#]/.test(site)) return "must be one topic level: no '/', '+' or '#'";
+  if (site.startsWith('$')) return 'must not start with $';
   return null;
 }
 

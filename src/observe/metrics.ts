@@ -436,6 +436,16 @@ function defineRefusalMetrics(metric: Mirror<Snapshot>): void {
     'Device messages refused at the edge (PUBACK "not supported"): over the broker\'s maximum packet size.',
     (s) => s.uplink.tooLarge,
   );
+  metric.counter(
+    'mqttsn_uplink_protocol_fallbacks_total',
+    'Brokers that turned down MQTT 5 and are used with 3.1.1 (no mqttsn-id user property on messages).',
+    (s) => s.uplink.protocolFallbacks,
+  );
+  metric.counter(
+    'mqttsn_uplink_clean_session_fallbacks_total',
+    'Times the persistent broker session was dropped at SUBSCRIBE on every reconnect and a clean one was used.',
+    (s) => s.uplink.cleanSessionFallbacks,
+  );
 }
 
 /** The admin API: who was refused and what was done to devices. */

@@ -8,7 +8,7 @@ import { mqttStringProblem } from './mqtt-string.js';
 export const DEFAULT_NAMESPACE = 'mqttsn/{clientId}/';
 
 const PLACEHOLDER = /\{([a-zA-Z]+)\}/g;
-const KNOWN = new Set(['clientId', 'gatewayId']);
+const KNOWN = new Set(['clientId', 'gatewayId', 'site']);
 
 export interface Namespace {
   /** The broker topic prefix for a client id (cached per client by the caller's session). */
@@ -26,15 +26,37 @@ export function namespaceProblem(template: string): string | null {
   if (template.startsWith('$')) return 'must not start with $';
   if (template !== '' && !template.endsWith('/')) return "must end with '/' (or be empty)";
   for (const match of template.matchAll(PLACEHOLDER)) {
-    if (!KNOWN.has(match[1]!)) return `unknown placeholder {${match[1]}} (known: {clientId}, {gatewayId})`;
+    if (!KNOWN.has(match[1]!))
+      return `unknown placeholder {${match[1]}} (known: {clientId}, {gatewayId}, {site})`;
   }
   return null;
 }
 
-export function compileNamespace(template: string, gatewayId: string): Namespace {
+/**
+ * Why a site name (`--site`, the namespace's `{site}`) is unusable, or null. It becomes one level of
+ * every broker topic the gateway publishes, so it must be a valid MQTT string and a single level that
+ * neither names a wildcard nor hides the topics from `#` subscribers ($).
+ */
+export function siteProblem(site: string): string | null {
+  if (site === '') return 'must not be empty';
+  const string = mqttStringProblem(site);
+  if (string) return string;
+  if (/[/+#]/.test(site)) return "must be one topic level: no '/', '+' or '#'";
+  if (site.startsWith('$')) return 'must not start with $';
+  return null;
+}
+
+/** `site` is required when the template says {site}. */
+export function compileNamespace(template: string, gatewayId: string, site?: string): Namespace {
   const problem = namespaceProblem(template);
   if (problem) throw new Error(`namespace template ${JSON.stringify(template)}: ${problem}`);
-  const withGateway = template.replaceAll('{gatewayId}', gatewayId);
+  if (template.includes('{site}')) {
+    if (site === undefined)
+      throw new Error(`namespace template ${JSON.stringify(template)} uses {site}: set --site NAME`);
+    const siteIssue = siteProblem(site);
+    if (siteIssue) throw new Error(`site ${JSON.stringify(site)}: ${siteIssue}`);
+  }
+  const withGateway = template.replaceAll('{gatewayId}', gatewayId).replaceAll('{site}', site ?? '');
   const parts = withGateway.split('{clientId}');
   const first = parts[0]!;
   return {

@@ -20,6 +20,26 @@ export interface Connected {
   connack: IConnackPacket;
 }
 
+/** MQTT 3.1.1 CONNACK 0x01 and MQTT 5 CONNACK 0x84: the broker does not speak the version we asked for. */
+const UNSUPPORTED_PROTOCOL = new Set([0x01, 0x84]);
+
+/**
+ * The broker turned down the MQTT version of the CONNECT: it said so in the CONNACK, or (RabbitMQ 3.10
+ * with MQTT 5) closed the connection cleanly, without CONNACK and without an error. An unreachable
+ * broker fails with a socket error instead, so this does not take an outage for a version refusal.
+ */
+export function refusedProtocolVersion(err: unknown): boolean {
+  if (err instanceof ClosedBeforeConnackError) return true;
+  const code = (err as { code?: unknown } | undefined)?.code;
+  return typeof code === 'number' && UNSUPPORTED_PROTOCOL.has(code);
+}
+
+export class ClosedBeforeConnackError extends Error {
+  constructor() {
+    super('connection closed before CONNACK');
+  }
+}
+
 /**
  * Mosquitto 2.0 answers a PUBLISH over its message_size_limit with PUBACK 0x95 (packet too large),
  * which MQTT 5 §3.4.2.1 does not list for PUBACK; mqtt-packet then fails the whole stream ("Invalid
@@ -108,14 +128,14 @@ export function connectOnce(
       client.off('close', onClose);
       if (err !== undefined || connack === undefined) {
         client.end(true);
-        reject(err ?? new Error('connection closed before CONNACK'));
+        reject(err ?? new ClosedBeforeConnackError());
       } else {
         resolve({ client, connack });
       }
     };
     let lastError: Error | undefined;
     const onConnect = (connack: IConnackPacket): void => finish(undefined, connack);
-    const onClose = (): void => finish(lastError ?? new Error('connection closed before CONNACK'));
+    const onClose = (): void => finish(lastError ?? new ClosedBeforeConnackError());
     const onAbort = (): void => finish(new Error('connect aborted'));
     // MQTT.js has its own connect timeout; this one also covers a TLS handshake that never completes.
     const timer = setTimeout(

@@ -26,6 +26,10 @@ export interface UplinkCounters {
   sessionTakeovers: number;
   /** Device messages refused at the edge: larger than the broker's Maximum Packet Size. */
   tooLarge: number;
+  /** Brokers that turned down MQTT 5 and were used with 3.1.1 instead (once per broker). */
+  protocolFallbacks: number;
+  /** Connections made with a clean session because the persistent one was dropped at SUBSCRIBE every time. */
+  cleanSessionFallbacks: number;
 }
 
 export function newCounters(): UplinkCounters {
@@ -43,5 +47,7 @@ export function newCounters(): UplinkCounters {
     subscribeRefused: 0,
     sessionTakeovers: 0,
     tooLarge: 0,
+    protocolFallbacks: 0,
+    cleanSessionFallbacks: 0,
   };
 }

@@ -10,7 +10,7 @@ import type { Logger } from 'pino';
 import { RateLimitedWarn } from '../observe/rate-limit.js';
 import type { Outbox, OutboxEntry } from '../store/outbox.js';
 import { backoffDelay } from './backoff.js';
-import { connectOnce, type Connected, type MessageHandler } from './connect.js';
+import { connectOnce, refusedProtocolVersion, type Connected, type MessageHandler } from './connect.js';
 import { newCounters, type UplinkCounters } from './counters.js';
 import type { Refusal } from './drain.js';
 import { HeadOfLine, YOUNG_LINK_MS } from './head-of-line.js';
@@ -33,6 +33,15 @@ const STABLE_LINK_MS = 10_000;
 const SUSPECTED_TAKEOVER_CLOSES = 2;
 /** A takeover is still reported (healthz) until a link has lasted this long without one. */
 const TAKEOVER_CLEAR_MS = 5 * 60_000;
+/**
+ * RabbitMQ keeps a persistent session's subscription queue on the node the session was made on; with
+ * that node gone, every reconnect with our client id is accepted and then dropped at SUBSCRIBE, on any
+ * node, clean session or not (the queue is named after the client id). This many such links in a row
+ * and the next connection is a clean session under a client id of its own.
+ */
+const SESSION_LOOP_DROPS = 2;
+/** Appended to the client id for the clean-session fallback: a name no broker holds state for. */
+export const CLEAN_FALLBACK_SUFFIX = '-clean';
 
 /** Refused by the broker: SUBACK reason code >= 0x80. */
 export class SubscriptionRefusedError extends Error {
@@ -94,8 +103,14 @@ export class Uplink extends EventEmitter<UplinkEvents> {
   private lastLinkEndAt: number | undefined;
   private lastMaxPacketSize: number | undefined;
   private takenOver = false;
+  /** Brokers that turned down MQTT 5 and took 3.1.1: asked for 3.1.1 directly from then on. */
+  private readonly mqtt311Brokers = new Set<string>();
+  /** The next connection falls back to a clean session (see SESSION_LOOP_DROPS). */
+  private cleanFallbackNext = false;
   /** One line per device and reason per 10 s: a device publishing to a denied topic cannot flood the log. */
   private readonly deadLetterLog: RateLimitedWarn;
+  /** One clean-session fallback line per broker per 10 minutes. */
+  private readonly sessionLoopLog: RateLimitedWarn;
 
   private messageHandler: MessageHandler = (_topic, _payload, _packet, done) => done();
   private readonly onBrokerMessage: MessageHandler = (topic, payload, packet, done) => {
@@ -112,6 +127,7 @@ export class Uplink extends EventEmitter<UplinkEvents> {
     this.options = resolveUplinkOptions(options);
     this.progressAt = this.options.now();
     this.deadLetterLog = new RateLimitedWarn(logger, 10_000, this.options.now);
+    this.sessionLoopLog = new RateLimitedWarn(logger, 600_000, this.options.now);
   }
 
   get state(): UplinkState {
@@ -218,6 +234,7 @@ export class Uplink extends EventEmitter<UplinkEvents> {
     let outage = false;
     let youngPeerCloses = 0;
     let takeovers = 0;
+    let subscribeDrops = 0;
     const { initialMs, maxMs } = this.options.reconnect;
     while (!this.stopping) {
       this.setState('connecting', {});
@@ -242,10 +259,17 @@ export class Uplink extends EventEmitter<UplinkEvents> {
       // After an outage the backlog has waited for the broker, not on it: the stall clock starts now.
       if (outage) this.progressAt = this.options.now();
       outage = false;
-      const connectedAt = performance.now();
-      const { reason, end } = await this.runLink(connected, () => (takeovers = 0));
+      const connectedAt = this.options.now();
+      const { reason, end, droppedAtSubscribe } = await this.runLink(connected, () => (takeovers = 0));
       if (this.stopping) break;
+      subscribeDrops = droppedAtSubscribe && !connected.cleanFallback ? subscribeDrops + 1 : 0;
+      if (subscribeDrops >= SESSION_LOOP_DROPS) {
+        subscribeDrops = 0;
+        youngPeerCloses = 0;
+        this.fallBackToCleanSession(connected.url);
+      }
       const suspicious =
+        !droppedAtSubscribe &&
         end !== undefined &&
         end.byPeer &&
         end.clean &&
@@ -263,7 +287,7 @@ export class Uplink extends EventEmitter<UplinkEvents> {
       if (end !== undefined) await this.blameLinkDrop(end);
       // A short jittered pause before reconnecting, growing while links keep dying young, so a broker
       // that accepts us and then drops us (or refuses our messages) is not hammered.
-      quickLosses = performance.now() - connectedAt < STABLE_LINK_MS ? quickLosses + 1 : 0;
+      quickLosses = this.options.now() - connectedAt < STABLE_LINK_MS ? quickLosses + 1 : 0;
       const delay = backoffDelay(Math.max(1, quickLosses), initialMs, maxMs, this.options.random);
       this.setState('disconnected', {
         broker: connected.url,
@@ -275,12 +299,13 @@ export class Uplink extends EventEmitter<UplinkEvents> {
   }
 
   private async runLink(
-    connected: Connected & { url: string },
+    connected: BrokerConnection,
     onStable: () => void,
-  ): Promise<{ reason: string; end: LinkEnd | undefined }> {
+  ): Promise<{ reason: string; end: LinkEnd | undefined; droppedAtSubscribe: boolean }> {
+    const subscribes = watchSubscribes(connected.client);
     const link = new BrokerLink(connected.url, connected.client, connected.connack, {
       outbox: this.outbox,
-      options: this.options,
+      options: connected.options,
       counters: this.counters,
       highestSent: this.highestSent,
       subscriptions: this.subscriptions,
@@ -309,7 +334,45 @@ export class Uplink extends EventEmitter<UplinkEvents> {
     clearTimeout(stable);
     this.link = undefined;
     this.lastLinkEndAt = this.options.now();
-    return { reason, end: link.end };
+    const droppedAtSubscribe = link.end?.byPeer === true && subscribes.pending() > 0;
+    return { reason, end: link.end, droppedAtSubscribe };
+  }
+
+  /**
+   * Our persistent session is broken at the broker (see SESSION_LOOP_DROPS): connect once with a clean
+   * session under a client id of its own, so the downlink subscriptions are made afresh. What the broker
+   * queued for the old session is not delivered; the next reconnect tries the persistent session again.
+   */
+  private fallBackToCleanSession(broker: string): void {
+    this.cleanFallbackNext = true;
+    this.counters.cleanSessionFallbacks++;
+    this.sessionLoopLog.warn(
+      `clean-fallback:${broker}`,
+      {
+        clientId: this.options.clientId,
+        fallbackClientId: this.options.clientId + CLEAN_FALLBACK_SUFFIX,
+        broker,
+        drops: SESSION_LOOP_DROPS,
+      },
+      'uplink: the broker accepts our persistent session but drops the link at SUBSCRIBE every time ' +
+        '(its node holding the session is gone?); falling back to a clean session and subscribing again; ' +
+        'commands queued in the old session are not delivered',
+    );
+  }
+
+  /**
+   * The options for one connection: MQTT 3.1.1 to a broker that turned down 5, and the clean-session
+   * fallback when it is due (used by one connection only).
+   */
+  private connectionOptions(protocolVersion: 4 | 5): ResolvedUplinkOptions {
+    if (!this.cleanFallbackNext && protocolVersion === this.options.protocolVersion) return this.options;
+    return {
+      ...this.options,
+      protocolVersion,
+      ...(this.cleanFallbackNext
+        ? { clientId: this.options.clientId + CLEAN_FALLBACK_SUFFIX, sessionExpirySeconds: 0 }
+        : {}),
+    };
   }
 
   /**
@@ -386,20 +449,15 @@ export class Uplink extends EventEmitter<UplinkEvents> {
   }
 
   /** One round over the brokers, primary first; undefined when all failed (or stop() was called). */
-  private async connectToFirstAvailable(): Promise<(Connected & { url: string }) | undefined> {
+  private async connectToFirstAvailable(): Promise<BrokerConnection | undefined> {
     const failures: string[] = [];
     for (const url of this.options.brokers) {
       if (this.stopping) return undefined;
       try {
-        const connected = await connectOnce(
-          url,
-          this.options,
-          this.abortConnect.signal,
-          this.onBrokerMessage,
-        );
+        const connected = await this.connectTo(url);
         if (failures.length > 0)
           this.logger.warn({ failures, broker: url }, 'uplink: connected after failures');
-        return { ...connected, url };
+        return connected;
       } catch (err) {
         if (this.stopping) return undefined;
         this.counters.connectFailures++;
@@ -408,6 +466,35 @@ export class Uplink extends EventEmitter<UplinkEvents> {
     }
     this.logger.warn({ failures }, 'uplink: no broker reachable');
     return undefined;
+  }
+
+  /**
+   * One attempt at one broker. A broker that turns down MQTT 5 (RabbitMQ 3.10, aedes) is asked again
+   * at once with 3.1.1, and from then on directly: messages then go without user properties (no
+   * `mqttsn-id`), which the log line says, once per broker.
+   */
+  private async connectTo(url: string): Promise<BrokerConnection> {
+    const asked = this.mqtt311Brokers.has(url) ? 4 : this.options.protocolVersion;
+    const attempt = async (version: 4 | 5): Promise<BrokerConnection> => {
+      const options = this.connectionOptions(version);
+      const connected = await connectOnce(url, options, this.abortConnect.signal, this.onBrokerMessage);
+      this.cleanFallbackNext = false;
+      return { ...connected, url, options, cleanFallback: options.clientId !== this.options.clientId };
+    };
+    try {
+      return await attempt(asked);
+    } catch (err) {
+      if (asked !== 5 || this.stopping || !refusedProtocolVersion(err)) throw err;
+      const connected = await attempt(4);
+      this.mqtt311Brokers.add(url);
+      this.counters.protocolFallbacks++;
+      this.logger.warn(
+        { broker: url, err: err instanceof Error ? err.message : String(err) },
+        'uplink: the broker turned down MQTT 5 and took 3.1.1; using 3.1.1 with it from now on ' +
+          '(messages carry no mqttsn-id user property: set --mqtt-version 4 to say so in the config)',
+      );
+      return connected;
+    }
   }
 
   private pause(ms: number): Promise<void> {
@@ -433,4 +520,24 @@ export class Uplink extends EventEmitter<UplinkEvents> {
     this.logger[unexpected ? 'warn' : 'info']({ ...detail }, `uplink ${state}`);
     this.emit('state', state, detail);
   }
+}
+
+/** A connection as the Uplink made it: to which broker, with which options (version, session). */
+interface BrokerConnection extends Connected {
+  url: string;
+  options: ResolvedUplinkOptions;
+  /** A clean session under the fallback client id (see SESSION_LOOP_DROPS). */
+  cleanFallback: boolean;
+}
+
+/** Counts SUBSCRIBEs the broker has not answered yet on this client (it dies with the client). */
+function watchSubscribes(client: Connected['client']): { pending(): number } {
+  let pending = 0;
+  client.on('packetsend', (packet) => {
+    if (packet.cmd === 'subscribe') pending++;
+  });
+  client.on('packetreceive', (packet) => {
+    if (packet.cmd === 'suback') pending = Math.max(0, pending - 1);
+  });
+  return { pending: () => pending };
 }

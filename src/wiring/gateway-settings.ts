@@ -14,7 +14,7 @@ export function gatewaySettings(config: Config): GatewayConfig {
     gatewayId: config.gatewayId,
     listen: config.listen.map((text) => parseHostPort(text)!),
     anonymousClientId: config.anonymousClientId,
-    namespace: compileNamespace(config.namespace, String(config.gatewayId)),
+    namespace: compileNamespace(config.namespace, String(config.gatewayId), config.site),
     advertise: config.advertise && {
       ...parseHostPort(config.advertise.address)!,
       intervalSeconds: config.advertise.intervalSeconds,

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
-import { createBridge } from './bridge.js';
+import { createBridge, type Bridge } from './bridge.js';
 import { helpText } from './config/help.js';
 import { ConfigError, loadConfig, parseCommandLine, type CommandLine } from './config/load.js';
 import type { Config } from './config/schema.js';
@@ -78,9 +78,17 @@ async function run(
   };
   process.on('SIGINT', duringStart);
   process.on('SIGTERM', duringStart);
-  const bridge = await createBridge(config, { brokerUrls, logger: log, recent, version });
-  process.off('SIGINT', duringStart);
-  process.off('SIGTERM', duringStart);
+  let bridge: Bridge;
+  try {
+    bridge = await createBridge(config, { brokerUrls, logger: log, recent, version });
+  } catch (err) {
+    // The embedded broker's listener would keep the process alive after the start failed.
+    await embedded?.close().catch(() => undefined);
+    throw err;
+  } finally {
+    process.off('SIGINT', duringStart);
+    process.off('SIGTERM', duringStart);
+  }
   log.info(
     { version, brokers: brokerUrls.map(redactUrl), dataDir: config.dataDir, namespace: config.namespace },
     'mqttsn-bridge ready',
@@ -166,5 +174,7 @@ main(process.argv.slice(2)).then(
       process.stderr.write(`mqttsn-bridge: ${err instanceof Error ? err.message : String(err)}\n`);
       process.exitCode = 1;
     }
+    // A failed start closed what it opened; whatever is left must not keep a failed gateway alive.
+    setTimeout(() => process.exit(), EXIT_GRACE_MS).unref();
   },
 );

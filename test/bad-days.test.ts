@@ -420,6 +420,17 @@ test('a UDP port or metrics port already taken: the gateway closes what it opene
   assert.equal(udp.code, 1, udp.output);
   assert.match(udp.output, /cannot listen on UDP 127\.0\.0\.1:\d+: EADDRINUSE/);
 
+  // The same with the embedded broker (no --broker): its listener must not keep the failed gateway
+  // alive, and SIGTERM must not be swallowed by the start-up's signal hold.
+  const embedded = await runCli([
+    '--data-dir',
+    withTempDir(t, 'bad-days-'),
+    '--listen',
+    `127.0.0.1:${taken.address().port}`,
+  ]);
+  assert.equal(embedded.code, 1, embedded.output);
+  assert.match(embedded.output, /cannot listen on UDP 127\.0\.0\.1:\d+: EADDRINUSE|EADDRINUSE.*1883/);
+
   const server = net.createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   t.after(() => new Promise((resolve) => server.close(resolve)));

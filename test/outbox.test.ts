@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, test, type TestContext } from 'node:test';
 import pino, { type Logger } from 'pino';
+import { BatchWriter } from '../src/store/batch-writer.js';
 import { openStore, type Store } from '../src/store/db.js';
 import { Outbox, type OutboxMessage, type OutboxOptions } from '../src/store/outbox.js';
 import { decodeRecord, encodeRecord } from '../src/store/record.js';
@@ -520,5 +521,22 @@ describe('the in-memory tail', () => {
     assert.equal(entry?.payload.toString(), 'payload 1');
     outbox.ack(entry!.seq);
     assert.deepEqual(await outbox.read(0, 10), []);
+  });
+
+  test('one writer for the database: a session save and device messages in the same turn share one batch', async (t) => {
+    const { outbox, store } = await openOutbox(t, withTempDir(t, 'outbox-'));
+    const writes: number[] = [];
+    store.on('write', (operations: unknown[]) => writes.push(operations.length));
+    const sessions = new BatchWriter(store);
+    const other = store.sublevel<string, string>('one-writer-test', { valueEncoding: 'utf8' });
+    const saved = new Promise<void>((resolve, reject) =>
+      sessions.write([{ type: 'put', sublevel: other, key: 'k', value: 'v' }], (err) =>
+        err ? reject(err) : resolve(),
+      ),
+    );
+    await Promise.all([saved, appendDurably(outbox, message(1)), appendDurably(outbox, message(2))]);
+    assert.equal(writes.length, 1, `one batch (one fsync), got ${writes.length}: ${writes}`);
+    assert.equal(await other.get('k'), 'v');
+    assert.equal((await outbox.read(0, 10)).length, 2);
   });
 });

@@ -11,6 +11,7 @@
  * appends also records the highest sequence number, atomically with them.
  */
 import type { Store } from './db.js';
+import { writerFor, type Batch, type BatchPart, type PartWrite, type StoreWriter } from './writer.js';
 import type { SegmentTable } from './segments.js';
 import { Segment, encodeSegment } from './segments.js';
 import { SEQ_KEY_BYTES, seqKey, writeSeq } from './seq-key.js';
@@ -45,17 +46,14 @@ const BINARY = { keyEncoding: 'buffer', valueEncoding: 'buffer' } as const;
 /** A segment holds at most this many record bytes (a larger batch is split), so one read stays small. */
 const SEGMENT_MAX_BYTES = 256 * 1024;
 
-function asError(err: unknown): Error {
-  return err instanceof Error ? err : new Error(String(err));
-}
-
-export class GroupCommit {
+export class GroupCommit implements BatchPart {
   readonly stats: GroupCommitStats = { batches: 0, syncBatches: 0, puts: 0, deletes: 0 };
   private pendingPuts: PendingPut[] = [];
   /** Segments with messages gone since their last write: their bitmap (or their deletion) is due. */
   private dirty = new Set<Segment>();
-  private writing = false;
-  private scheduled = false;
+  /** A batch with this writer's operations is being written. */
+  private inFlight = false;
+  private readonly writer: StoreWriter;
   private idleWaiters: Array<() => void> = [];
   private probes: Array<{ resolve: (ok: boolean) => void; recover: (() => Promise<unknown>) | undefined }> =
     [];
@@ -65,7 +63,7 @@ export class GroupCommit {
   private readonly goneKeyPrefix: Buffer;
 
   constructor(
-    private readonly db: Store,
+    db: Store,
     outbox: OutboxSublevel,
     gone: GoneSublevel,
     private readonly meta: MetaSublevel,
@@ -83,6 +81,13 @@ export class GroupCommit {
   ) {
     this.keyPrefix = outbox.prefixKey(Buffer.alloc(0), 'buffer');
     this.goneKeyPrefix = gone.prefixKey(Buffer.alloc(0), 'buffer');
+    this.writer = writerFor(db);
+    this.writer.register(this);
+  }
+
+  /** Leaves the database's writer (after close, once idle). */
+  detach(): void {
+    this.writer.unregister(this);
   }
 
   put(seq: number, value: Buffer, onCommitted: CommitCallback | undefined): void {
@@ -108,24 +113,14 @@ export class GroupCommit {
     this.schedule();
   }
 
-  get pending(): number {
-    return this.pendingPuts.length + this.dirty.size;
-  }
-
   /** Resolves once everything queued so far has been written. */
   idle(): Promise<void> {
-    const settled = this.pendingPuts.length === 0 && (this.dirty.size === 0 || this.failing);
-    if (!this.writing && !this.scheduled && settled) return Promise.resolve();
+    if (!this.inFlight && !this.hasWork()) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
   private schedule(): void {
-    if (this.writing || this.scheduled) return;
-    this.scheduled = true;
-    setImmediate(() => {
-      this.scheduled = false;
-      void this.writeNext();
-    });
+    this.writer.kick();
   }
 
   private fullKey(prefix: Buffer, seq: number): Buffer {
@@ -172,34 +167,35 @@ export class GroupCommit {
     return made;
   }
 
-  private async writeNext(): Promise<void> {
-    if (this.writing) return;
-    const probes = this.probes;
-    if (this.pending === 0 && probes.length === 0) {
-      this.wakeIdleWaiters();
-      return;
-    }
-    this.writing = true;
-    this.probes = [];
-    for (const { recover } of probes) {
+  hasWork(): boolean {
+    // Failing with only acknowledgements left: they wait for the owner's probe() instead of looping.
+    return this.pendingPuts.length > 0 || this.probes.length > 0 || (this.dirty.size > 0 && !this.failing);
+  }
+
+  /** Between two batches: the probes' chance to reopen the database (recoverStore). */
+  async beforeWrite(): Promise<void> {
+    for (const { recover } of this.probes) {
       try {
         await recover?.();
       } catch {
-        // the write below tells
+        // the write tells
       }
     }
+  }
+
+  take(): PartWrite {
+    const probes = this.probes;
     const puts = this.pendingPuts;
     const dirty = this.dirty;
+    this.probes = [];
     this.pendingPuts = [];
     this.dirty = new Set();
-
-    let writeError: Error | undefined;
+    this.inFlight = true;
     let sync = probes.length > 0;
+    for (const put of puts) if (put.onCommitted !== undefined) sync = true;
     const added: Segment[] = [];
     const deleted: Segment[] = [];
-    try {
-      const batch = this.db.batch();
-      for (const put of puts) if (put.onCommitted !== undefined) sync = true;
+    const apply = (batch: Batch): void => {
       for (const { segment, records } of this.segmentsOf(puts)) {
         // Sequence numbers are consecutive in a batch (every append gets the next one), so a segment
         // is its first sequence number and its records.
@@ -231,40 +227,32 @@ export class GroupCommit {
           deleted.push(segment);
         } else batch.put<Buffer, Buffer>(goneKey, Buffer.from(segment.gone), BINARY);
       }
-      await batch.write({ sync });
-    } catch (err) {
-      writeError = asError(err);
-    }
-    this.stats.batches++;
-    if (sync) this.stats.syncBatches++;
-    if (writeError === undefined) {
-      this.stats.puts += puts.length;
-      this.stats.deletes += deleted.length;
-      for (const segment of deleted) this.segments.remove(segment);
-    } else for (const segment of added) this.segments.remove(segment);
-    // Devices hear back as soon as their batch is durable.
-    this.onBatchWritten(puts, writeError);
-
-    if (writeError !== undefined) {
-      // Acknowledged messages must not come back after a restart: their segments stay due until
-      // written (writing a bitmap or deleting twice is harmless). They go with the next batch or probe().
-      for (const segment of dirty) if (!segment.removed) this.dirty.add(segment);
-      this.failure = writeError;
-      this.onWriteFailed(writeError);
-    } else if (this.failure !== undefined) {
-      this.failure = undefined;
-      this.onWriteRecovered();
-    }
-    for (const { resolve } of probes) resolve(writeError === undefined);
-    this.writing = false;
-    if (this.failure !== undefined && this.pendingPuts.length === 0) {
-      // Failing with only acknowledgements left: they wait for the owner's probe() instead of looping.
-      this.wakeIdleWaiters();
-      if (this.probes.length > 0) void this.writeNext();
-      return;
-    }
-    // Whatever accumulated during the write goes out now, as one batch.
-    void this.writeNext();
+    };
+    const settle = (writeError: Error | undefined): void => {
+      this.inFlight = false;
+      this.stats.batches++;
+      if (sync) this.stats.syncBatches++;
+      if (writeError === undefined) {
+        this.stats.puts += puts.length;
+        this.stats.deletes += deleted.length;
+        for (const segment of deleted) this.segments.remove(segment);
+      } else for (const segment of added) this.segments.remove(segment);
+      // Devices hear back as soon as their batch is durable.
+      this.onBatchWritten(puts, writeError);
+      if (writeError !== undefined) {
+        // Acknowledged messages must not come back after a restart: their segments stay due until
+        // written (a bitmap or a delete twice is harmless). They go with the next batch or probe().
+        for (const segment of dirty) if (!segment.removed) this.dirty.add(segment);
+        this.failure = writeError;
+        this.onWriteFailed(writeError);
+      } else if (this.failure !== undefined) {
+        this.failure = undefined;
+        this.onWriteRecovered();
+      }
+      for (const { resolve } of probes) resolve(writeError === undefined);
+      if (!this.hasWork()) this.wakeIdleWaiters();
+    };
+    return { sync, apply, settle };
   }
 
   private wakeIdleWaiters(): void {

@@ -480,6 +480,7 @@ export class Outbox extends EventEmitter<OutboxEvents> implements OutboxStore {
     if (this.sweepTimer !== undefined) clearInterval(this.sweepTimer);
     clearTimeout(this.retryTimer);
     await this.writer.idle();
+    this.writer.detach();
     this.checkpointElapsed();
     await this.checkpointing;
     this.fullEpisode.end(this.statsForLog());

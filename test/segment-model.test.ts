@@ -17,24 +17,13 @@ import { Outbox, type OutboxEntry } from '../src/store/outbox.js';
 import { encodeRecord } from '../src/store/record.js';
 import { seqKey } from '../src/store/seq-key.js';
 import { metaSublevel, OUTBOX_SEQ_META_KEY, outboxSublevel } from '../src/store/sublevels.js';
+import { prng } from './helpers/prng.js';
 import { withTempDir } from './helpers/tmp.js';
 
 const RUNS = Number(process.env.SEGMENT_MODEL_RUNS ?? 6);
 const STEPS = Number(process.env.SEGMENT_MODEL_STEPS ?? 120);
 const FIRST_SEED = Number(process.env.SEGMENT_MODEL_SEED ?? 1);
 const logger = pino({ level: 'silent' });
-
-/** mulberry32: small, seeded, good enough to pick operations. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** The reference queue: what the outbox must (and may) hold. */
 class Model {

@@ -2,7 +2,7 @@
  * The hot-path figures of issue 10, this build beside another one (the previous main), interleaved:
  *
  *   npm run build && node --import tsx bench/hotpath.ts --baseline /tmp/base [--rounds 3] [--seconds 8]
- *       [--devices 200] [--fsync-us 0,10000]
+ *       [--devices 200] [--fsync-us 0,10000] [--gateway-node-args '--max-semi-space-size=1']
  *
  * where /tmp/base is a built checkout of main (`git archive main | tar -x -C /tmp/base && cd /tmp/base &&
  * npm ci && npm run build`). Each trial starts a fresh gateway (`<dir>/dist/cli.js`, a child process)
@@ -32,12 +32,15 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '8' },
     devices: { type: 'string', default: '200' },
     'fsync-us': { type: 'string', default: '0,10000' },
+    /** Extra node flags for the gateways, e.g. "--max-semi-space-size=1" (memory experiments). */
+    'gateway-node-args': { type: 'string', default: '' },
   },
 });
 const rounds = Number(values.rounds);
 const seconds = Number(values.seconds);
 const devices = Number(values.devices);
 const fsyncModes = values['fsync-us'].split(',').map(Number);
+const gatewayNodeArgs = values['gateway-node-args'].split(' ').filter(Boolean);
 const HERE = fileURLToPath(new URL('..', import.meta.url));
 const builds: Array<{ name: string; dir: string }> = [{ name: 'new', dir: HERE }];
 if (values.baseline !== undefined) builds.push({ name: 'base', dir: path.resolve(values.baseline) });
@@ -75,6 +78,7 @@ async function startGateway(
   const child = spawn(
     process.execPath,
     [
+      ...gatewayNodeArgs,
       path.join(dir, 'dist/cli.js'),
       ...['--listen', `127.0.0.1:${port}`, '--broker', broker, '--data-dir', data.path],
       ...['--log-level', 'warn', '--max-clients', '100000'],

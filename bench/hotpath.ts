@@ -2,7 +2,7 @@
  * The hot-path figures of issue 10, this build beside another one (the previous main), interleaved:
  *
  *   npm run build && node --import tsx bench/hotpath.ts --baseline /tmp/base [--rounds 3] [--seconds 8]
- *       [--devices 200] [--fsync-us 0,10000] [--gateway-node-args '--max-semi-space-size=1']
+ *       [--devices 200] [--fsync-us 0,10000] [--gateway-node-args=--max-semi-space-size=1]
  *
  * where /tmp/base is a built checkout of main (`git archive main | tar -x -C /tmp/base && cd /tmp/base &&
  * npm ci && npm run build`). Each trial starts a fresh gateway (`<dir>/dist/cli.js`, a child process)

@@ -7,6 +7,7 @@ import { describe, test, type TestContext } from 'node:test';
 import pino, { type Logger } from 'pino';
 import { BatchWriter } from '../src/store/batch-writer.js';
 import { openStore, type Store } from '../src/store/db.js';
+import { DeadLetters } from '../src/store/dead-letter.js';
 import { Outbox, type OutboxMessage, type OutboxOptions } from '../src/store/outbox.js';
 import { decodeRecord, encodeRecord } from '../src/store/record.js';
 import { segmentRecords } from '../src/store/segments.js';
@@ -538,5 +539,26 @@ describe('the in-memory tail', () => {
     assert.equal(writes.length, 1, `one batch (one fsync), got ${writes.length}: ${writes}`);
     assert.equal(await other.get('k'), 'v');
     assert.equal((await outbox.read(0, 10)).length, 2);
+  });
+
+  test('dead letters stay bounded, the copy and the trimming of the oldest written as one batch', async (t) => {
+    const { outbox, store } = await openOutbox(t, withTempDir(t, 'outbox-'));
+    const deadLetters = await DeadLetters.open(store, { maxEntries: 3 });
+    for (let i = 0; i < 6; i++) await appendDurably(outbox, message(i));
+    const entries = await outbox.read(0, 10);
+    const writes: number[] = [];
+    store.on('write', (operations: unknown[]) => writes.push(operations.length));
+    for (const entry of entries)
+      await deadLetters.add(entry, { reason: 'test', attempts: 1 }, 1_700_000_000_000);
+    assert.equal(deadLetters.count, 3);
+    assert.deepEqual(
+      (await deadLetters.list()).map((d) => d.seq),
+      [4, 5, 6],
+    );
+    assert.deepEqual(writes, [1, 1, 1, 2, 2, 2], 'one batch per dead letter, with its trim');
+    // Moving the same entry again (after a crash) overwrites it and trims nothing.
+    await deadLetters.add(entries[5]!, { reason: 'again', attempts: 2 }, 1_700_000_000_001);
+    assert.equal(deadLetters.count, 3);
+    assert.equal((await deadLetters.list()).at(-1)?.reason, 'again');
   });
 });

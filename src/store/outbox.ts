@@ -17,6 +17,7 @@ import { EpisodeLog } from './episode-log.js';
 import { GroupCommit, type CommitCallback, type PendingPut } from './group-commit.js';
 import { LiveIndex } from './live-index.js';
 import type { OutboxStore } from './ports.js';
+import { writerFor } from './writer.js';
 import { decodeRecord, encodeRecord, recordBornAt } from './record.js';
 import { Segment, SegmentTable, segmentRecords } from './segments.js';
 import { readSeq, seqKey } from './seq-key.js';
@@ -175,7 +176,7 @@ export class Outbox extends EventEmitter<OutboxEvents> implements OutboxStore {
   private lastCheckpoint: number;
 
   private constructor(
-    db: Store,
+    private readonly db: Store,
     private readonly entries: OutboxSublevel,
     private readonly meta: MetaSublevel,
     private readonly index: LiveIndex,
@@ -531,8 +532,14 @@ export class Outbox extends EventEmitter<OutboxEvents> implements OutboxStore {
     if (now - this.lastCheckpoint < 1000 || this.checkpointing !== undefined) return;
     const value = Buffer.allocUnsafe(8);
     value.writeDoubleBE(now, 0);
-    this.checkpointing = this.meta
-      .put(OUTBOX_ELAPSED_META_KEY, value)
+    // Through the database's one writer, like every other write.
+    const written = new Promise<void>((resolve, reject) =>
+      writerFor(this.db).write(
+        [{ type: 'put', sublevel: this.meta, key: OUTBOX_ELAPSED_META_KEY, value }],
+        (err) => (err === undefined ? resolve() : reject(err)),
+      ),
+    );
+    this.checkpointing = written
       .then(
         () => {
           this.lastCheckpoint = Math.max(this.lastCheckpoint, now);

@@ -23,7 +23,7 @@ import mqtt from 'mqtt';
 import { MqttSnTestClient, sleep, startMosquitto, tempDir } from '../test/helpers/index.js';
 import { freeUdpPort } from '../test/support/gateway-process.js';
 import { Sensor } from './sensor.js';
-import { cleanup, cleanups, cpuSeconds, percentile, rssMb } from './support.js';
+import { cleanup, cleanups, cpuSeconds, median, percentile, rssMb } from './support.js';
 
 const { values } = parseArgs({
   options: {
@@ -199,12 +199,6 @@ const COLUMNS: Array<[string, (t: Trial) => string]> = [
 
 function row(t: Trial): string {
   return COLUMNS.map(([name, get]) => get(t).padStart(name.length)).join(' | ');
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
 async function main(): Promise<void> {

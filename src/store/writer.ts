@@ -69,7 +69,8 @@ export class StoreWriter {
   private pendingIdle: Array<() => void> = [];
   private running = false;
   private scheduled = false;
-  private drained: Array<() => void> = [];
+  /** idle() callers with nothing of theirs queued: they wait for the batch being written, not for quiet. */
+  private afterCurrent: Array<() => void> = [];
 
   constructor(private readonly db: Store) {}
 
@@ -93,7 +94,7 @@ export class StoreWriter {
     if (this.pending.length === 0 && this.waiters.length === 0 && !this.running && !this.scheduled)
       return Promise.resolve();
     return new Promise((resolve) => {
-      if (this.pending.length === 0 && this.waiters.length === 0) this.drained.push(resolve);
+      if (this.pending.length === 0 && this.waiters.length === 0) this.afterCurrent.push(resolve);
       else this.pendingIdle.push(resolve);
     });
   }
@@ -147,11 +148,16 @@ export class StoreWriter {
       for (const write of taken) write.settle(failure);
       for (const done of waiters) done(failure);
       for (const resolve of idle) resolve();
+      this.wakeAfterCurrent();
     }
     this.running = false;
-    const drained = this.drained;
-    this.drained = [];
-    for (const resolve of drained) resolve();
+    this.wakeAfterCurrent();
+  }
+
+  private wakeAfterCurrent(): void {
+    const waiting = this.afterCurrent;
+    this.afterCurrent = [];
+    for (const resolve of waiting) resolve();
   }
 }
 

@@ -30,6 +30,7 @@ import {
 } from '../test/helpers/index.js';
 import { spawnGateway, type GatewayProcess } from '../test/support/gateway-process.js';
 import { cleanup, cleanups, rssMb } from './support.js';
+import { prng } from '../test/helpers/prng.js';
 
 export interface FuzzOptions {
   datagrams: number;
@@ -71,17 +72,7 @@ export interface FuzzResult {
   gateway: { datagramsReceived: number; malformed: number; errors: number };
 }
 
-/** Small, fast, seeded PRNG (mulberry32): a failing run can be repeated with its seed. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { prng };
 
 /** Byte sequences no broker string may hold, and a few that MQTT treats specially. */
 const HOSTILE_BYTES: number[][] = [

@@ -7,10 +7,12 @@
  *
  * Without --broker a local mosquitto is started on an ephemeral 127.0.0.1 port, configured without a
  * receive maximum (max_inflight_messages 0) so the window is ours to choose. Prints, per window: append
- * throughput (durable appends/s, group commit), index rebuild time at open, replay msg/s, peak RSS.
+ * throughput (durable appends/s, group commit), index rebuild time at open, replay msg/s beside a raw
+ * MQTT.js QoS 1 ceiling with the same window (and their ratio), peak RSS.
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import mqtt from 'mqtt';
 import pino from 'pino';
 import { openStore, type Store } from '../src/store/db.js';
 import { Outbox } from '../src/store/outbox.js';
@@ -190,6 +192,46 @@ async function burstAppendRate(devices: number): Promise<{ perSecond: number; ba
   }
 }
 
+/**
+ * The ceiling to compare the replay with: raw MQTT.js QoS 1 publishes of the same messages (same payload
+ * size, and for MQTT 5 the same three user properties), `window` in flight, no outbox.
+ */
+async function rawCeiling(brokerUrl: string, window: number): Promise<number> {
+  const client = await mqtt.connectAsync(brokerUrl, {
+    protocolVersion,
+    clientId: `replay-ceiling-${process.pid}`,
+    reconnectPeriod: 0,
+  });
+  const payload = Buffer.alloc(payloadBytes, 0x61);
+  const started = performance.now();
+  await new Promise<void>((resolve, reject) => {
+    let sent = 0;
+    let acked = 0;
+    const next = (): void => {
+      const i = sent++;
+      const properties =
+        protocolVersion === 5
+          ? {
+              userProperties: {
+                'mqttsn-id': `bench:${i}`,
+                'mqttsn-client': `c${i % clients}`,
+                'mqttsn-received': new Date().toISOString(),
+              },
+            }
+          : undefined;
+      client.publish(`bench/raw/c${i % clients}`, payload, { qos: 1, properties }, (err) => {
+        if (err) return reject(err);
+        if (++acked === count) return resolve();
+        if (sent < count) next();
+      });
+    };
+    for (let i = 0; i < Math.min(window, count); i++) next();
+  });
+  const rate = perSecond(count, performance.now() - started);
+  await client.endAsync();
+  return rate;
+}
+
 async function main(): Promise<void> {
   let mosquitto: MosquittoHandle | undefined;
   let brokerUrl = values.broker;
@@ -206,10 +248,12 @@ async function main(): Promise<void> {
     for (const window of windows) {
       const result = await round(brokerUrl, window);
       results.push(result);
+      const ceiling = await rawCeiling(brokerUrl, window);
       console.log(
         [
           `window ${String(window).padStart(3)} (in force ${result.effectiveWindow})`,
           `replay ${result.replayPerSecond.toLocaleString('en')} msg/s`,
+          `raw MQTT.js ${ceiling.toLocaleString('en')} msg/s (replay ${(result.replayPerSecond / ceiling).toFixed(2)} of it)`,
           `append ${result.appendsPerSecond.toLocaleString('en')} durable msg/s in ${result.batches} batches`,
           `index rebuild ${result.rebuildMs.toFixed(0)} ms`,
           `peak RSS fill ${showMemory(result.fillPeak)}, replay ${showMemory(result.replayPeak)}`,

@@ -273,6 +273,9 @@ async function main(): Promise<void> {
       'warn',
       '--max-clients',
       String(clientCount + 100),
+      // Every simulated device speaks from 127.0.0.1: the per-address bound would refuse all but 256.
+      '--max-sessions-per-address',
+      String(clientCount + 100),
       '--metrics',
       `${HOST}:${metricsPort}`,
     ],

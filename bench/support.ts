@@ -41,6 +41,13 @@ export function rssMb(pid: number | undefined, field: 'VmRSS' | 'VmHWM'): number
   }
 }
 
+/** The median of a run's figures (the machine is shared: one figure is never enough). */
+export function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
 export function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
 }

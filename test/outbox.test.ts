@@ -5,11 +5,13 @@
 import assert from 'node:assert/strict';
 import { describe, test, type TestContext } from 'node:test';
 import pino, { type Logger } from 'pino';
+import { BatchWriter } from '../src/store/batch-writer.js';
 import { openStore, type Store } from '../src/store/db.js';
+import { DeadLetters } from '../src/store/dead-letter.js';
 import { Outbox, type OutboxMessage, type OutboxOptions } from '../src/store/outbox.js';
-import { splitIntoRuns } from '../src/store/group-commit.js';
 import { decodeRecord, encodeRecord } from '../src/store/record.js';
-import { seqKey } from '../src/store/seq-key.js';
+import { segmentRecords } from '../src/store/segments.js';
+import { readSeq, seqKey } from '../src/store/seq-key.js';
 import { outboxSublevel } from '../src/store/sublevels.js';
 import { ManualClock } from '../src/time.js';
 import { withTempDir } from './helpers/tmp.js';
@@ -129,9 +131,14 @@ describe('outbox', () => {
           outbox.append(message(i), (err) => {
             if (err) return reject(err);
             if (appending) return reject(new Error('callback fired synchronously inside append()'));
-            // The write has returned: the record is readable now.
+            // The write has returned: the message is on disk now, in the segment of its batch.
             checks.push(
-              entriesSub.get(seqKey(i + 1)).then((value) => assert.ok(value, `seq ${i + 1} on disk`)),
+              (async () => {
+                let found = false;
+                for await (const [key, value] of entriesSub.iterator({ lte: seqKey(i + 1) }))
+                  found = readSeq(key) + segmentRecords(value).length > i + 1;
+                assert.ok(found, `seq ${i + 1} on disk`);
+              })(),
             );
             resolve();
           });
@@ -143,6 +150,8 @@ describe('outbox', () => {
     const { batches, syncBatches } = outbox.stats;
     assert.ok(batches <= 10, `expected few batches for 1000 appends, got ${batches}`);
     assert.equal(syncBatches, batches);
+    // One record per batch (a segment), not one per message.
+    assert.equal((await entriesSub.keys().all()).length, batches);
   });
 
   test('group commit under a steady stream: each write takes everything that accumulated meanwhile', async (t) => {
@@ -219,15 +228,7 @@ describe('outbox', () => {
     );
   });
 
-  test('deletes: runs of acknowledged entries go as range deletes, stragglers one by one', async (t) => {
-    assert.deepEqual(splitIntoRuns([]), { singles: [], runs: [] });
-    const inOrder = Array.from({ length: 40 }, (_, i) => i + 1);
-    assert.deepEqual(splitIntoRuns(inOrder), { singles: [], runs: [[1, 40]] });
-    assert.deepEqual(splitIntoRuns([50, 3, 1, ...Array.from({ length: 20 }, (_, i) => 30 - i)]), {
-      singles: [1, 3, 50],
-      runs: [[11, 30]],
-    });
-
+  test('acknowledgements inside segments: only the unacknowledged survive a reopen', async (t) => {
     const dir = withTempDir(t, 'outbox-');
     const first = await openOutbox(t, dir);
     for (let i = 0; i < 1000; i++) first.outbox.append(message(i));
@@ -521,5 +522,43 @@ describe('the in-memory tail', () => {
     assert.equal(entry?.payload.toString(), 'payload 1');
     outbox.ack(entry!.seq);
     assert.deepEqual(await outbox.read(0, 10), []);
+  });
+
+  test('one writer for the database: a session save and device messages in the same turn share one batch', async (t) => {
+    const { outbox, store } = await openOutbox(t, withTempDir(t, 'outbox-'));
+    const writes: number[] = [];
+    store.on('write', (operations: unknown[]) => writes.push(operations.length));
+    const sessions = new BatchWriter(store);
+    const other = store.sublevel<string, string>('one-writer-test', { valueEncoding: 'utf8' });
+    const saved = new Promise<void>((resolve, reject) =>
+      sessions.write([{ type: 'put', sublevel: other, key: 'k', value: 'v' }], (err) =>
+        err ? reject(err) : resolve(),
+      ),
+    );
+    await Promise.all([saved, appendDurably(outbox, message(1)), appendDurably(outbox, message(2))]);
+    assert.equal(writes.length, 1, `one batch (one fsync), got ${writes.length}: ${writes}`);
+    assert.equal(await other.get('k'), 'v');
+    assert.equal((await outbox.read(0, 10)).length, 2);
+  });
+
+  test('dead letters stay bounded, the copy and the trimming of the oldest written as one batch', async (t) => {
+    const { outbox, store } = await openOutbox(t, withTempDir(t, 'outbox-'));
+    const deadLetters = await DeadLetters.open(store, { maxEntries: 3 });
+    for (let i = 0; i < 6; i++) await appendDurably(outbox, message(i));
+    const entries = await outbox.read(0, 10);
+    const writes: number[] = [];
+    store.on('write', (operations: unknown[]) => writes.push(operations.length));
+    for (const entry of entries)
+      await deadLetters.add(entry, { reason: 'test', attempts: 1 }, 1_700_000_000_000);
+    assert.equal(deadLetters.count, 3);
+    assert.deepEqual(
+      (await deadLetters.list()).map((d) => d.seq),
+      [4, 5, 6],
+    );
+    assert.deepEqual(writes, [1, 1, 1, 2, 2, 2], 'one batch per dead letter, with its trim');
+    // Moving the same entry again (after a crash) overwrites it and trims nothing.
+    await deadLetters.add(entries[5]!, { reason: 'again', attempts: 2 }, 1_700_000_000_001);
+    assert.equal(deadLetters.count, 3);
+    assert.equal((await deadLetters.list()).at(-1)?.reason, 'again');
   });
 });

@@ -9,6 +9,7 @@
 import type { Store } from './db.js';
 import type { OutboxEntry } from './outbox.js';
 import { readSeq, seqKey } from './seq-key.js';
+import { writerFor, type Operation, type StoreWriter } from './writer.js';
 
 export const DEFAULT_MAX_DEAD_LETTERS = 10_000;
 
@@ -48,6 +49,7 @@ export class DeadLetters {
   private writes: Promise<unknown> = Promise.resolve();
 
   private constructor(
+    private readonly writer: StoreWriter,
     private readonly entries: ReturnType<typeof sublevel>,
     private readonly maxEntries: number,
     kept: number,
@@ -59,7 +61,7 @@ export class DeadLetters {
     const entries = sublevel(db);
     let kept = 0;
     for await (const _key of entries.keys()) kept++;
-    return new DeadLetters(entries, Math.max(1, maxEntries), kept);
+    return new DeadLetters(writerFor(db), entries, Math.max(1, maxEntries), kept);
   }
 
   /** Dead letters on disk now. */
@@ -83,15 +85,25 @@ export class DeadLetters {
     const write = this.writes.then(async () => {
       const key = seqKey(entry.seq);
       const existed = (await this.entries.get(key)) !== undefined;
-      await this.entries.put(key, JSON.stringify(stored));
-      if (!existed) this.kept++;
-      this.moved++;
-      while (this.kept > this.maxEntries) {
-        const [oldest] = await this.entries.keys({ limit: 1 }).all();
-        if (oldest === undefined) break;
-        await this.entries.del(oldest);
-        this.kept--;
+      let kept = this.kept + (existed ? 0 : 1);
+      // The copy and the trimming of the oldest in one batch of the database's writer, synced.
+      const operations: Operation[] = [
+        { type: 'put', sublevel: this.entries, key, value: JSON.stringify(stored) },
+      ];
+      if (kept > this.maxEntries) {
+        const oldest = await this.entries.keys({ limit: kept - this.maxEntries + 1 }).all();
+        for (const old of oldest) {
+          if (kept <= this.maxEntries) break;
+          if (old.equals(key)) continue;
+          operations.push({ type: 'del', sublevel: this.entries, key: old });
+          kept--;
+        }
       }
+      await new Promise<void>((resolve, reject) =>
+        this.writer.write(operations, (err) => (err === undefined ? resolve() : reject(err))),
+      );
+      this.kept = kept;
+      this.moved++;
     });
     this.writes = write.catch(() => undefined);
     return write;

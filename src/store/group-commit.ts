@@ -1,18 +1,24 @@
 /**
- * Group commit for the outbox: puts and deletes accumulate while one LevelDB batch is being written;
- * when it returns, the next batch takes everything that accumulated meanwhile. So a burst produces few
- * big batches and a lone message is written at once (after the current event-loop turn, so datagrams
- * read in the same turn share a batch) — no timer, no artificial delay.
+ * Group commit for the outbox: appends and acknowledgements accumulate while one LevelDB batch is being
+ * written; when it returns, the next batch takes everything that accumulated meanwhile. So a burst
+ * produces few big batches and a lone message is written at once (after the current event-loop turn, so
+ * datagrams read in the same turn share a batch) — no timer, no artificial delay.
  *
- * A batch is synced when any put in it has a waiter (a device waiting for its PUBACK). Deletes ride
- * along unsynced: a lost delete only means a duplicate after a crash, which at-least-once allows.
- * Every batch with puts also records the highest sequence number, atomically with the puts.
+ * The appends of a batch become one record, a segment (store/segments.ts), not one record each. What is
+ * gone from a segment is written as its bitmap; a segment with nothing left is deleted. A batch is synced
+ * when any append in it has a waiter (a device waiting for its PUBACK). Acknowledgements ride along
+ * unsynced: a lost one only means a duplicate after a crash, which at-least-once allows. Every batch with
+ * appends also records the highest sequence number, atomically with them.
  */
 import type { Store } from './db.js';
+import { writerFor, type Batch, type BatchPart, type PartWrite, type StoreWriter } from './writer.js';
+import type { SegmentTable } from './segments.js';
+import { Segment, encodeSegment } from './segments.js';
 import { SEQ_KEY_BYTES, seqKey, writeSeq } from './seq-key.js';
 import {
   OUTBOX_ELAPSED_META_KEY,
   OUTBOX_SEQ_META_KEY,
+  type GoneSublevel,
   type MetaSublevel,
   type OutboxSublevel,
 } from './sublevels.js';
@@ -37,55 +43,36 @@ export type BatchWrittenHook = (puts: readonly PendingPut[], err: Error | undefi
 
 const BINARY = { keyEncoding: 'buffer', valueEncoding: 'buffer' } as const;
 
-/** Consecutive sequence numbers at least this many are deleted as one range (one call, not one op each). */
-const MIN_RANGE_DELETE = 16;
+/** A segment holds at most this many record bytes (a larger batch is split), so one read stays small. */
+const SEGMENT_MAX_BYTES = 256 * 1024;
 
-/**
- * Acknowledgements mostly come in order, so deletes form runs of consecutive sequence numbers; a run is
- * removed with one range delete, which LevelDB does off the main thread.
- */
-export function splitIntoRuns(seqs: readonly number[]): { singles: number[]; runs: Array<[number, number]> } {
-  const sorted = isAscending(seqs) ? seqs : [...seqs].sort((a, b) => a - b);
-  const singles: number[] = [];
-  const runs: Array<[number, number]> = [];
-  let start = 0;
-  for (let i = 1; i <= sorted.length; i++) {
-    if (i < sorted.length && sorted[i] === sorted[i - 1]! + 1) continue;
-    if (i - start >= MIN_RANGE_DELETE) runs.push([sorted[start]!, sorted[i - 1]!]);
-    else for (let j = start; j < i; j++) singles.push(sorted[j]!);
-    start = i;
-  }
-  return { singles, runs };
-}
-
-function asError(err: unknown): Error {
-  return err instanceof Error ? err : new Error(String(err));
-}
-
-function isAscending(seqs: readonly number[]): boolean {
-  for (let i = 1; i < seqs.length; i++) if (seqs[i]! <= seqs[i - 1]!) return false;
-  return true;
-}
-
-export class GroupCommit {
+export class GroupCommit implements BatchPart {
   readonly stats: GroupCommitStats = { batches: 0, syncBatches: 0, puts: 0, deletes: 0 };
   private pendingPuts: PendingPut[] = [];
-  private pendingDeletes: number[] = [];
-  private writing = false;
-  private scheduled = false;
+  /** Segments with messages gone since their last write: their bitmap (or their deletion) is due. */
+  private dirty = new Set<Segment>();
+  /** A batch with this writer's operations is being written. */
+  private inFlight = false;
+  private readonly writer: StoreWriter;
   private idleWaiters: Array<() => void> = [];
   private probes: Array<{ resolve: (ok: boolean) => void; recover: (() => Promise<unknown>) | undefined }> =
     [];
   private failure: Error | undefined;
-  /** The outbox sublevel's key prefix, so keys are built in one allocation and written via the root db. */
+  /** The sublevels' key prefixes, so keys are built in one allocation and written via the root db. */
   private readonly keyPrefix: Buffer;
+  private readonly goneKeyPrefix: Buffer;
 
   constructor(
-    private readonly db: Store,
-    private readonly outbox: OutboxSublevel,
+    db: Store,
+    outbox: OutboxSublevel,
+    gone: GoneSublevel,
     private readonly meta: MetaSublevel,
+    /** The stored segments (built from disk at open); this writer adds and removes them. */
+    private readonly segments: SegmentTable,
+    /** Whether a message is still live: one dropped before its batch was written is stored as gone. */
+    private readonly isLive: (seq: number) => boolean,
     private readonly onBatchWritten: BatchWrittenHook,
-    /** A write failed (its deletes stay queued; the owner retries with probe()). */
+    /** A write failed (its acknowledgements stay queued; the owner retries with probe()). */
     private readonly onWriteFailed: (err: Error) => void,
     /** The first write that worked after failures. */
     private readonly onWriteRecovered: () => void,
@@ -93,6 +80,14 @@ export class GroupCommit {
     private readonly elapsed: () => number = () => 0,
   ) {
     this.keyPrefix = outbox.prefixKey(Buffer.alloc(0), 'buffer');
+    this.goneKeyPrefix = gone.prefixKey(Buffer.alloc(0), 'buffer');
+    this.writer = writerFor(db);
+    this.writer.register(this);
+  }
+
+  /** Leaves the database's writer (after close, once idle). */
+  detach(): void {
+    this.writer.unregister(this);
   }
 
   put(seq: number, value: Buffer, onCommitted: CommitCallback | undefined): void {
@@ -100,36 +95,38 @@ export class GroupCommit {
     this.schedule();
   }
 
-  delete(seq: number): void {
-    this.pendingDeletes.push(seq);
-    // While writes fail, deletes wait for the next batch of appends or probe(), not one failure each.
+  /**
+   * A message is gone (acknowledged, dropped, moved): its segment's bitmap, or the segment's deletion,
+   * goes with the next batch. A message whose batch is not written yet is stored as gone by that batch.
+   */
+  gone(seq: number): void {
+    const segment = this.segments.find(seq);
+    if (segment === undefined || !segment.markGone(seq)) return;
+    this.dirty.add(segment);
+    // While writes fail, these wait for the next batch of appends or probe(), not one failure each.
     if (this.failure === undefined) this.schedule();
   }
 
-  get pending(): number {
-    return this.pendingPuts.length + this.pendingDeletes.length;
+  /** Segments found fully gone at open (a crash before their deletion was written). */
+  deleteLater(segment: Segment): void {
+    this.dirty.add(segment);
+    this.schedule();
   }
 
   /** Resolves once everything queued so far has been written. */
   idle(): Promise<void> {
-    const settled = this.pendingPuts.length === 0 && (this.pendingDeletes.length === 0 || this.failing);
-    if (!this.writing && !this.scheduled && settled) return Promise.resolve();
+    if (!this.inFlight && !this.hasWork()) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
   private schedule(): void {
-    if (this.writing || this.scheduled) return;
-    this.scheduled = true;
-    setImmediate(() => {
-      this.scheduled = false;
-      void this.writeNext();
-    });
+    this.writer.kick();
   }
 
-  private fullKey(seq: number): Buffer {
-    const key = Buffer.allocUnsafe(this.keyPrefix.length + SEQ_KEY_BYTES);
-    this.keyPrefix.copy(key, 0);
-    writeSeq(key, this.keyPrefix.length, seq);
+  private fullKey(prefix: Buffer, seq: number): Buffer {
+    const key = Buffer.allocUnsafe(prefix.length + SEQ_KEY_BYTES);
+    prefix.copy(key, 0);
+    writeSeq(key, prefix.length, seq);
     return key;
   }
 
@@ -150,36 +147,67 @@ export class GroupCommit {
     return this.failure !== undefined;
   }
 
-  private async writeNext(): Promise<void> {
-    if (this.writing) return;
-    const probes = this.probes;
-    if (this.pending === 0 && probes.length === 0) {
-      this.wakeIdleWaiters();
-      return;
+  /** The appends of one batch as segments of at most SEGMENT_MAX_BYTES, gone messages marked. */
+  private segmentsOf(puts: readonly PendingPut[]): Array<{ segment: Segment; records: Buffer[] }> {
+    const made: Array<{ segment: Segment; records: Buffer[] }> = [];
+    for (let from = 0; from < puts.length;) {
+      let to = from;
+      let bytes = 0;
+      while (to < puts.length && (to === from || bytes + puts[to]!.value.length <= SEGMENT_MAX_BYTES))
+        bytes += puts[to++]!.value.length;
+      const segment = new Segment(puts[from]!.seq, to - from);
+      const records: Buffer[] = [];
+      for (let i = from; i < to; i++) {
+        records.push(puts[i]!.value);
+        if (!this.isLive(puts[i]!.seq)) segment.markGone(puts[i]!.seq);
+      }
+      made.push({ segment, records });
+      from = to;
     }
-    this.writing = true;
-    this.probes = [];
-    for (const { recover } of probes) {
+    return made;
+  }
+
+  hasWork(): boolean {
+    // Failing with only acknowledgements left: they wait for the owner's probe() instead of looping.
+    return this.pendingPuts.length > 0 || this.probes.length > 0 || (this.dirty.size > 0 && !this.failing);
+  }
+
+  /** Between two batches: the probes' chance to reopen the database (recoverStore). */
+  async beforeWrite(): Promise<void> {
+    for (const { recover } of this.probes) {
       try {
         await recover?.();
       } catch {
-        // the write below tells
+        // the write tells
       }
     }
-    const puts = this.pendingPuts;
-    const deletes = this.pendingDeletes;
-    this.pendingPuts = [];
-    this.pendingDeletes = [];
+  }
 
-    let putError: Error | undefined;
+  take(): PartWrite {
+    const probes = this.probes;
+    const puts = this.pendingPuts;
+    const dirty = this.dirty;
+    this.probes = [];
+    this.pendingPuts = [];
+    this.dirty = new Set();
+    this.inFlight = true;
     let sync = probes.length > 0;
-    let runs: Array<[number, number]> = [];
-    try {
-      // Puts before deletes: a delete always refers to a put in this batch or an earlier one.
-      const batch = this.db.batch();
-      for (const put of puts) {
-        batch.put<Buffer, Buffer>(this.fullKey(put.seq), put.value, BINARY);
-        if (put.onCommitted !== undefined) sync = true;
+    for (const put of puts) if (put.onCommitted !== undefined) sync = true;
+    const added: Segment[] = [];
+    const deleted: Segment[] = [];
+    const apply = (batch: Batch): void => {
+      for (const { segment, records } of this.segmentsOf(puts)) {
+        // Sequence numbers are consecutive in a batch (every append gets the next one), so a segment
+        // is its first sequence number and its records.
+        if (segment.allGone) continue; // all dropped meanwhile (quota, TTL): nothing to keep
+        batch.put<Buffer, Buffer>(
+          this.fullKey(this.keyPrefix, segment.start),
+          encodeSegment(records),
+          BINARY,
+        );
+        this.segments.add(segment);
+        added.push(segment);
+        if (segment.goneCount > 0) dirty.add(segment);
       }
       if (puts.length > 0) {
         const highWaterMark = seqKey(puts[puts.length - 1]!.seq);
@@ -190,49 +218,41 @@ export class GroupCommit {
         elapsed.writeDoubleBE(this.elapsed(), 0);
         batch.put<string, Buffer>(OUTBOX_ELAPSED_META_KEY, elapsed, { sublevel: this.meta });
       }
-      const split = splitIntoRuns(deletes);
-      runs = split.runs;
-      for (const seq of split.singles) batch.del<Buffer>(this.fullKey(seq), BINARY);
-      await batch.write({ sync });
-    } catch (err) {
-      putError = asError(err);
-    }
-    this.stats.batches++;
-    if (sync) this.stats.syncBatches++;
-    if (putError === undefined) this.stats.puts += puts.length;
-    // Devices hear back as soon as their batch is durable, before the range deletes run.
-    this.onBatchWritten(puts, putError);
-
-    // After the batch: every key in a run has its put in this batch or an earlier one.
-    let writeError = putError;
-    if (putError === undefined) {
-      try {
-        for (const [first, last] of runs) await this.outbox.clear({ gte: seqKey(first), lte: seqKey(last) });
-        this.stats.deletes += deletes.length;
-      } catch (err) {
-        writeError = asError(err);
+      for (const segment of dirty) {
+        if (segment.removed) continue;
+        const goneKey = this.fullKey(this.goneKeyPrefix, segment.start);
+        if (segment.allGone) {
+          batch.del<Buffer>(this.fullKey(this.keyPrefix, segment.start), BINARY);
+          batch.del<Buffer>(goneKey, BINARY);
+          deleted.push(segment);
+        } else batch.put<Buffer, Buffer>(goneKey, Buffer.from(segment.gone), BINARY);
       }
-    }
-    if (writeError !== undefined) {
-      // Acknowledged messages must not come back after a restart: their deletes stay queued until
-      // written (deleting twice is harmless). They go with the next batch or the owner's probe().
-      this.pendingDeletes = deletes.concat(this.pendingDeletes);
-      this.failure = writeError;
-      this.onWriteFailed(writeError);
-    } else if (this.failure !== undefined) {
-      this.failure = undefined;
-      this.onWriteRecovered();
-    }
-    for (const { resolve } of probes) resolve(writeError === undefined);
-    this.writing = false;
-    if (this.failure !== undefined && this.pendingPuts.length === 0) {
-      // Failing with only deletes left: they wait for the owner's probe() instead of looping.
-      this.wakeIdleWaiters();
-      if (this.probes.length > 0) void this.writeNext();
-      return;
-    }
-    // Whatever accumulated during the write goes out now, as one batch.
-    void this.writeNext();
+    };
+    const settle = (writeError: Error | undefined): void => {
+      this.inFlight = false;
+      this.stats.batches++;
+      if (sync) this.stats.syncBatches++;
+      if (writeError === undefined) {
+        this.stats.puts += puts.length;
+        this.stats.deletes += deleted.length;
+        for (const segment of deleted) this.segments.remove(segment);
+      } else for (const segment of added) this.segments.remove(segment);
+      // Devices hear back as soon as their batch is durable.
+      this.onBatchWritten(puts, writeError);
+      if (writeError !== undefined) {
+        // Acknowledged messages must not come back after a restart: their segments stay due until
+        // written (a bitmap or a delete twice is harmless). They go with the next batch or probe().
+        for (const segment of dirty) if (!segment.removed) this.dirty.add(segment);
+        this.failure = writeError;
+        this.onWriteFailed(writeError);
+      } else if (this.failure !== undefined) {
+        this.failure = undefined;
+        this.onWriteRecovered();
+      }
+      for (const { resolve } of probes) resolve(writeError === undefined);
+      if (!this.hasWork()) this.wakeIdleWaiters();
+    };
+    return { sync, apply, settle };
   }
 
   private wakeIdleWaiters(): void {

@@ -17,9 +17,12 @@ import { EpisodeLog } from './episode-log.js';
 import { GroupCommit, type CommitCallback, type PendingPut } from './group-commit.js';
 import { LiveIndex } from './live-index.js';
 import type { OutboxStore } from './ports.js';
+import { writerFor } from './writer.js';
 import { decodeRecord, encodeRecord, recordBornAt } from './record.js';
+import { Segment, SegmentTable, segmentRecords } from './segments.js';
 import { readSeq, seqKey } from './seq-key.js';
 import {
+  goneSublevel,
   metaSublevel,
   OUTBOX_ELAPSED_META_KEY,
   OUTBOX_SEQ_META_KEY,
@@ -113,7 +116,8 @@ export const USER_PROPERTY_RECEIVED = 'mqttsn-received';
 
 const DEFAULT_MAX_MESSAGES = 100_000;
 const DEFAULT_MAX_BYTES = 64 * 1024 * 1024;
-const SCAN_CHUNK = 1000;
+/** Segments read per nextv(): each holds up to a whole batch (at most 256 KiB, store/group-commit.ts). */
+const SEGMENT_SCAN_CHUNK = 16;
 /**
  * Entries are read once, in key order: keep them out of LevelDB's block cache, and let one nextv() call
  * return a whole chunk (the default 16 KiB high-water mark would split a 256-entry read into several).
@@ -172,10 +176,11 @@ export class Outbox extends EventEmitter<OutboxEvents> implements OutboxStore {
   private lastCheckpoint: number;
 
   private constructor(
-    db: Store,
+    private readonly db: Store,
     private readonly entries: OutboxSublevel,
     private readonly meta: MetaSublevel,
     private readonly index: LiveIndex,
+    private readonly segments: SegmentTable,
     private lastAssignedSeq: number,
     rebuildMs: number,
     private readonly elapsedAtOpen: number,
@@ -198,7 +203,10 @@ export class Outbox extends EventEmitter<OutboxEvents> implements OutboxStore {
     this.writer = new GroupCommit(
       db,
       entries,
+      goneSublevel(db),
       meta,
+      segments,
+      (seq) => index.has(seq),
       (puts, err) => this.onBatchWritten(puts, err),
       (err) => this.onWriteFailed(err),
       () => this.onWriteRecovered(),
@@ -244,18 +252,31 @@ export class Outbox extends EventEmitter<OutboxEvents> implements OutboxStore {
     const storedElapsed = await meta.get(OUTBOX_ELAPSED_META_KEY);
     const elapsedAtOpen = storedElapsed === undefined ? 0 : storedElapsed.readDoubleBE(0);
     const index = new LiveIndex();
+    const segments = new SegmentTable();
+    const allGone: Segment[] = [];
+    const goneBits = await loadGoneBits(db);
     const iterator = entries.iterator(SCAN_OPTIONS);
     try {
       for (;;) {
-        const chunk = await iterator.nextv(SCAN_CHUNK);
+        const chunk = await iterator.nextv(SEGMENT_SCAN_CHUNK);
         if (chunk.length === 0) break;
-        // A record without a birth (format 1, or malformed) ages from now; read() drops a malformed one.
-        for (const [key, value] of chunk)
-          index.add(
-            readSeq(key),
-            value.length,
-            Math.min(recordBornAt(value) ?? elapsedAtOpen, elapsedAtOpen),
-          );
+        for (const [key, value] of chunk) {
+          const start = readSeq(key);
+          const records = segmentRecords(value);
+          const segment = new Segment(start, records.length, goneBits.get(start));
+          segments.add(segment);
+          if (segment.allGone) allGone.push(segment);
+          // A record without a birth (format 1, or malformed) ages from now; read() drops a malformed one.
+          for (let i = 0; i < records.length; i++) {
+            if (segment.gone[i >> 3]! & (1 << (i & 7))) continue;
+            const record = records[i]!;
+            index.add(
+              start + i,
+              record.length,
+              Math.min(recordBornAt(record) ?? elapsedAtOpen, elapsedAtOpen),
+            );
+          }
+        }
       }
     } finally {
       await iterator.close();
@@ -269,14 +290,17 @@ export class Outbox extends EventEmitter<OutboxEvents> implements OutboxStore {
       entries,
       meta,
       index,
+      segments,
       Math.max(highWaterMark, lastOnDisk),
       rebuildMs,
       elapsedAtOpen,
       options,
     );
+    for (const segment of allGone) outbox.writer.deleteLater(segment);
     options.logger.info(
       {
         messages: index.count,
+        segments: segments.size,
         bytes: index.bytes,
         lastSeq: outbox.lastSeq,
         rebuildMs: Math.round(rebuildMs),
@@ -369,22 +393,28 @@ export class Outbox extends EventEmitter<OutboxEvents> implements OutboxStore {
     if (this.recovering !== undefined) await this.recovering; // the database is being reopened
     const now = this.elapsed();
     if (afterSeq + 1 >= this.tailFrom) return this.readTail(afterSeq, limit, now);
-    const iterator = this.entries.iterator({ ...SCAN_OPTIONS, gt: seqKey(afterSeq) });
+    // From the segment holding the next entry: a segment is read whole and its messages picked out.
+    const from = this.segments.scanStart(afterSeq + 1);
+    const iterator = this.entries.iterator({ ...SCAN_OPTIONS, gte: seqKey(from) });
     try {
       while (found.length < limit) {
-        // nextv() reserves room for its size up front: never ask for more than a chunk.
-        const chunk = await iterator.nextv(Math.min(limit - found.length, SCAN_CHUNK));
+        const chunk = await iterator.nextv(SEGMENT_SCAN_CHUNK);
         if (chunk.length === 0) break;
         for (const [key, value] of chunk) {
-          const seq = readSeq(key);
-          if (!this.index.has(seq)) continue;
-          const entry = this.decode(seq, value);
-          if (entry === undefined) continue;
-          if (this.isExpiredSeq(seq, now)) {
-            this.drop(seq, 'ttl');
-            continue;
+          const start = readSeq(key);
+          const records = segmentRecords(value);
+          for (let i = 0; i < records.length && found.length < limit; i++) {
+            const seq = start + i;
+            if (seq <= afterSeq || !this.index.has(seq)) continue;
+            const entry = this.decode(seq, records[i]!);
+            if (entry === undefined) continue;
+            if (this.isExpiredSeq(seq, now)) {
+              this.drop(seq, 'ttl');
+              continue;
+            }
+            found.push(entry);
           }
-          found.push(entry);
+          if (found.length >= limit) break;
         }
       }
     } finally {
@@ -419,7 +449,7 @@ export class Outbox extends EventEmitter<OutboxEvents> implements OutboxStore {
     this.tail.delete(seq);
     this.counters.acked++;
     // After close() the db may be gone: the entry is then sent again after a restart (at-least-once).
-    if (!this.closed) this.writer.delete(seq);
+    if (!this.closed) this.writer.gone(seq);
     return true;
   }
 
@@ -432,7 +462,7 @@ export class Outbox extends EventEmitter<OutboxEvents> implements OutboxStore {
     this.tail.delete(seq);
     kept.then(
       () => {
-        if (!this.closed) this.writer.delete(seq);
+        if (!this.closed) this.writer.gone(seq);
       },
       () => undefined, // not copied: it stays on disk and is tried again after a restart
     );
@@ -451,6 +481,7 @@ export class Outbox extends EventEmitter<OutboxEvents> implements OutboxStore {
     if (this.sweepTimer !== undefined) clearInterval(this.sweepTimer);
     clearTimeout(this.retryTimer);
     await this.writer.idle();
+    this.writer.detach();
     this.checkpointElapsed();
     await this.checkpointing;
     this.fullEpisode.end(this.statsForLog());
@@ -501,8 +532,14 @@ export class Outbox extends EventEmitter<OutboxEvents> implements OutboxStore {
     if (now - this.lastCheckpoint < 1000 || this.checkpointing !== undefined) return;
     const value = Buffer.allocUnsafe(8);
     value.writeDoubleBE(now, 0);
-    this.checkpointing = this.meta
-      .put(OUTBOX_ELAPSED_META_KEY, value)
+    // Through the database's one writer, like every other write.
+    const written = new Promise<void>((resolve, reject) =>
+      writerFor(this.db).write(
+        [{ type: 'put', sublevel: this.meta, key: OUTBOX_ELAPSED_META_KEY, value }],
+        (err) => (err === undefined ? resolve() : reject(err)),
+      ),
+    );
+    this.checkpointing = written
       .then(
         () => {
           this.lastCheckpoint = Math.max(this.lastCheckpoint, now);
@@ -543,7 +580,7 @@ export class Outbox extends EventEmitter<OutboxEvents> implements OutboxStore {
   private drop(seq: number, reason: 'quota' | 'ttl' | 'invalid'): void {
     if (this.index.remove(seq) < 0) return;
     this.tail.delete(seq);
-    if (!this.closed) this.writer.delete(seq);
+    if (!this.closed) this.writer.gone(seq);
     if (reason === 'quota') this.counters.dropQuota++;
     else if (reason === 'invalid') this.counters.dropInvalid++;
     else {
@@ -641,4 +678,15 @@ function clockOf(options: OutboxOptions): Clock {
   if (options.clock !== undefined) return options.clock;
   const now = options.now;
   return now === undefined ? systemClock : { now, wallNow: now };
+}
+
+/** The gone-bitmaps of partly acknowledged segments, by segment start (few: only the partial ones). */
+async function loadGoneBits(db: Store): Promise<Map<number, Uint8Array>> {
+  const bits = new Map<number, Uint8Array>();
+  for await (const [key, value] of goneSublevel(db).iterator({
+    keyEncoding: 'buffer',
+    valueEncoding: 'buffer',
+  }))
+    bits.set(readSeq(key), value);
+  return bits;
 }

@@ -1,4 +1,4 @@
-import type { TopicIdTypeName } from '../codec/constants.js';
+import type { TopicIdTypeName } from './topic-id-type.js';
 import type { BatchWriter, Operation } from './batch-writer.js';
 import type { Store } from './db.js';
 import type { SessionRecordStore } from './ports.js';

@@ -1,0 +1,267 @@
+/**
+ * The hot-path figures of issue 10, this build beside another one (the previous main), interleaved:
+ *
+ *   npm run build && node --import tsx bench/hotpath.ts --baseline /tmp/base [--rounds 3] [--seconds 8]
+ *       [--devices 200] [--fsync-us 0,10000] [--gateway-node-args=--max-semi-space-size=1]
+ *
+ * where /tmp/base is a built checkout of main (`git archive main | tar -x -C /tmp/base && cd /tmp/base &&
+ * npm ci && npm run build`). Each trial starts a fresh gateway (`<dir>/dist/cli.js`, a child process)
+ * against one shared Mosquitto, with the fsync shim ../shared/tools/slowsync.c preloaded (built once to a
+ * temp path with gcc): with SLOWSYNC_US=0 it only counts fsyncs, with 10000 it is an SD card.
+ *
+ * Per trial: idle RSS after start; 1 device, QoS 1, one in flight: PUBACK p50; N devices: durable msg/s,
+ * gateway CPU µs per message (utime+stime of the gateway process from /proc/<pid>/stat over the run),
+ * RSS at the end and peak, RSS after 5 s idle; fsyncs per message (the shim's count at exit over every
+ * message of the trial). The machine is shared: old and new alternate, the summary gives medians.
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import mqtt from 'mqtt';
+import { MqttSnTestClient, sleep, startMosquitto, tempDir } from '../test/helpers/index.js';
+import { freeUdpPort } from '../test/support/gateway-process.js';
+import { Sensor } from './sensor.js';
+import { cleanup, cleanups, cpuSeconds, median, percentile, rssMb } from './support.js';
+
+const { values } = parseArgs({
+  options: {
+    baseline: { type: 'string' },
+    rounds: { type: 'string', default: '3' },
+    seconds: { type: 'string', default: '8' },
+    devices: { type: 'string', default: '200' },
+    'fsync-us': { type: 'string', default: '0,10000' },
+    /** Extra node flags for the gateways, e.g. "--max-semi-space-size=1" (memory experiments). */
+    'gateway-node-args': { type: 'string', default: '' },
+  },
+});
+const rounds = Number(values.rounds);
+const seconds = Number(values.seconds);
+const devices = Number(values.devices);
+const fsyncModes = values['fsync-us'].split(',').map(Number);
+const gatewayNodeArgs = values['gateway-node-args'].split(' ').filter(Boolean);
+const HERE = fileURLToPath(new URL('..', import.meta.url));
+const builds: Array<{ name: string; dir: string }> = [{ name: 'new', dir: HERE }];
+if (values.baseline !== undefined) builds.push({ name: 'base', dir: path.resolve(values.baseline) });
+for (const { dir } of builds)
+  if (!existsSync(path.join(dir, 'dist/cli.js')))
+    throw new Error(`${dir}/dist/cli.js: run npm run build there`);
+
+const SHIM_SOURCE = path.join(HERE, '../../shared/tools/slowsync.c');
+const SHIM = `/tmp/slowsync-bench-${process.pid}.so`;
+
+interface Trial {
+  build: string;
+  fsyncUs: number;
+  idleRssMb: number;
+  oneP50Ms: number;
+  msgPerS: number;
+  p50Ms: number;
+  cpuUsPerMsg: number;
+  endRssMb: number;
+  peakRssMb: number;
+  idleAfterRssMb: number;
+  fsyncsPerMsg: number;
+  arrived: string;
+}
+
+/** A gateway from `dir` with the shim preloaded; ready once it answers SEARCHGW. */
+async function startGateway(
+  dir: string,
+  broker: string,
+  fsyncUs: number,
+  report: string,
+): Promise<{ port: number; child: ChildProcess; stop: () => Promise<void> }> {
+  const port = await freeUdpPort();
+  const data = tempDir('mqttsn-hotpath-');
+  const child = spawn(
+    process.execPath,
+    [
+      ...gatewayNodeArgs,
+      path.join(dir, 'dist/cli.js'),
+      ...['--listen', `127.0.0.1:${port}`, '--broker', broker, '--data-dir', data.path],
+      ...['--log-level', 'warn', '--max-clients', '100000'],
+    ],
+    {
+      env: {
+        ...process.env,
+        MQTTSN_BRIDGE_LOG_LEVEL: 'warn',
+        LD_PRELOAD: SHIM,
+        SLOWSYNC_US: String(fsyncUs),
+        SLOWSYNC_REPORT: report,
+      },
+      stdio: ['ignore', 'inherit', 'inherit'],
+    },
+  );
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const stop = async (): Promise<void> => {
+    child.kill('SIGTERM');
+    await exited;
+    data.cleanup();
+  };
+  cleanups.push(stop);
+  const probe = await MqttSnTestClient.create({ gatewayPort: port });
+  try {
+    for (let tries = 0; ; tries++) {
+      if (tries > 200) throw new Error(`gateway in ${dir} did not start`);
+      await probe.send({ type: 'SEARCHGW', radius: 0 });
+      try {
+        await probe.next('GWINFO', 200);
+        break;
+      } catch {
+        await sleep(50);
+      }
+    }
+  } finally {
+    await probe.close();
+  }
+  return { port, child, stop };
+}
+
+async function runSensors(port: number, count: number, runSeconds: number, tag: string) {
+  const sensors = Array.from({ length: count }, (_, i) => new Sensor(port, `${tag}-${i}`, 1));
+  await Promise.all(sensors.map((s) => s.connect()));
+  const started = performance.now();
+  const watchdog = setInterval(
+    () => sensors.forEach((s) => s.retransmitIfStalled(performance.now(), 2000)),
+    500,
+  );
+  const acked = (await Promise.all(sensors.map((s) => s.runQos1(started + runSeconds * 1000)))).reduce(
+    (a, b) => a + b,
+    0,
+  );
+  clearInterval(watchdog);
+  const elapsed = (performance.now() - started) / 1000;
+  const latencies = sensors.flatMap((s) => s.latencies).sort((a, b) => a - b);
+  sensors.forEach((s) => s.close());
+  return { acked, elapsed, p50: percentile(latencies, 50) };
+}
+
+async function trial(
+  build: { name: string; dir: string },
+  fsyncUs: number,
+  broker: string,
+  arrivedCount: () => number,
+): Promise<Trial> {
+  const report = `/tmp/slowsync-bench-${process.pid}-${build.name}-${fsyncUs}.txt`;
+  rmSync(report, { force: true });
+  const gw = await startGateway(build.dir, broker, fsyncUs, report);
+  const pid = gw.child.pid;
+  await sleep(1000);
+  const idleRssMb = rssMb(pid, 'VmRSS');
+  const before = arrivedCount();
+  const one = await runSensors(gw.port, 1, 2, `one-${build.name}`);
+  const cpuBefore = cpuSeconds(pid);
+  const many = await runSensors(gw.port, devices, seconds, `load-${build.name}`);
+  const cpu = cpuSeconds(pid) - cpuBefore;
+  const endRssMb = rssMb(pid, 'VmRSS');
+  const total = one.acked + many.acked;
+  for (let waited = 0; arrivedCount() - before < total && waited < 30_000; waited += 50) await sleep(50);
+  const arrived = `${arrivedCount() - before}/${total}`;
+  await sleep(5000);
+  const idleAfterRssMb = rssMb(pid, 'VmRSS');
+  const peakRssMb = rssMb(pid, 'VmHWM');
+  await gw.stop();
+  cleanups.splice(cleanups.indexOf(gw.stop), 1);
+  const syncs = Number(/syncs=(\d+)/.exec(readFileSync(report, 'utf8'))?.[1]);
+  rmSync(report, { force: true });
+  return {
+    build: build.name,
+    fsyncUs,
+    idleRssMb,
+    oneP50Ms: one.p50,
+    msgPerS: many.acked / many.elapsed,
+    p50Ms: many.p50,
+    cpuUsPerMsg: (cpu * 1e6) / many.acked,
+    endRssMb,
+    peakRssMb,
+    idleAfterRssMb,
+    fsyncsPerMsg: syncs / total,
+    arrived,
+  };
+}
+
+const COLUMNS: Array<[string, (t: Trial) => string]> = [
+  ['build', (t) => t.build],
+  ['fsync µs', (t) => String(t.fsyncUs)],
+  ['idle RSS MB', (t) => t.idleRssMb.toFixed(1)],
+  ['1-dev p50 ms', (t) => t.oneP50Ms.toFixed(3)],
+  [`${devices}-dev msg/s`, (t) => t.msgPerS.toFixed(0)],
+  ['p50 ms', (t) => t.p50Ms.toFixed(2)],
+  ['CPU µs/msg', (t) => t.cpuUsPerMsg.toFixed(1)],
+  ['end RSS MB', (t) => t.endRssMb.toFixed(1)],
+  ['peak RSS MB', (t) => t.peakRssMb.toFixed(1)],
+  ['idle-after RSS MB', (t) => t.idleAfterRssMb.toFixed(1)],
+  ['fsyncs/msg', (t) => t.fsyncsPerMsg.toFixed(4)],
+  ['arrived', (t) => t.arrived],
+];
+
+function row(t: Trial): string {
+  return COLUMNS.map(([name, get]) => get(t).padStart(name.length)).join(' | ');
+}
+
+async function main(): Promise<void> {
+  execFileSync('gcc', ['-O2', '-shared', '-fPIC', '-o', SHIM, SHIM_SOURCE, '-ldl']);
+  cleanups.push(() => rmSync(SHIM, { force: true }));
+  const mosquitto = await startMosquitto({ extraConfig: 'max_queued_messages 1000000\n' });
+  cleanups.push(() => mosquitto.stop());
+  const sub = await mqtt.connectAsync(mosquitto.url, {
+    protocolVersion: 5,
+    clientId: `hotpath-sub-${process.pid}`,
+  });
+  cleanups.push(() => sub.endAsync());
+  let arrived = 0;
+  sub.on('message', () => arrived++);
+  await sub.subscribeAsync('mqttsn/+/bn', { qos: 1 });
+  console.log(`node ${process.version}, ${rounds} rounds, ${seconds} s at ${devices} devices, payload 24 B`);
+  console.log(COLUMNS.map(([name]) => name).join(' | '));
+  const trials: Trial[] = [];
+  for (const fsyncUs of fsyncModes)
+    for (let round = 0; round < rounds; round++) {
+      // Alternate which build goes first, so neither always gets the quieter half of a round.
+      const order = round % 2 === 0 ? builds : [...builds].reverse();
+      for (const build of order) {
+        const t = await trial(build, fsyncUs, mosquitto.url, () => arrived);
+        trials.push(t);
+        console.log(row(t));
+      }
+    }
+  console.log('');
+  console.log('medians:');
+  console.log(
+    COLUMNS.filter(([name]) => name !== 'arrived')
+      .map(([name]) => name)
+      .join(' | '),
+  );
+  for (const fsyncUs of fsyncModes)
+    for (const build of builds) {
+      const mine = trials.filter((t) => t.build === build.name && t.fsyncUs === fsyncUs);
+      const med = (get: (t: Trial) => number): number => median(mine.map(get));
+      const summary: Trial = {
+        build: build.name,
+        fsyncUs,
+        idleRssMb: med((t) => t.idleRssMb),
+        oneP50Ms: med((t) => t.oneP50Ms),
+        msgPerS: med((t) => t.msgPerS),
+        p50Ms: med((t) => t.p50Ms),
+        cpuUsPerMsg: med((t) => t.cpuUsPerMsg),
+        endRssMb: med((t) => t.endRssMb),
+        peakRssMb: med((t) => t.peakRssMb),
+        idleAfterRssMb: med((t) => t.idleAfterRssMb),
+        fsyncsPerMsg: med((t) => t.fsyncsPerMsg),
+        arrived: '',
+      };
+      console.log(row(summary).replace(/ \|\s*$/, ''));
+    }
+  if (fsyncModes.some((us) => us > 0))
+    console.log(
+      `limit with a slow fsync: ${devices} devices ÷ fsync time (e.g. 10 ms → ${devices * 100} msg/s)`,
+    );
+}
+
+try {
+  await main();
+} finally {
+  await cleanup();
+}

@@ -8,10 +8,15 @@ import { describe, test, type TestContext } from 'node:test';
 import pino from 'pino';
 import { BatchWriter } from '../src/store/batch-writer.js';
 import { openStore } from '../src/store/db.js';
-import { DownlinkStore, type DownlinkMessage } from '../src/store/downlink.js';
+import { DownlinkStore } from '../src/store/downlink.js';
 import { FaultyDownlinkStore, FaultySessionStore } from '../src/store/faulty.js';
 import { Outbox } from '../src/store/outbox.js';
-import type { DownlinkQueueStore, OutboxStore, SessionRecordStore } from '../src/store/ports.js';
+import type {
+  DownlinkMessage,
+  DownlinkQueueStore,
+  OutboxStore,
+  SessionRecordStore,
+} from '../src/store/ports.js';
 import { SessionStore, type SessionSnapshot } from '../src/store/sessions.js';
 import { withTempDir } from './helpers/tmp.js';
 

@@ -1,6 +1,6 @@
 import { ReturnCode } from '../codec/constants.js';
 import type { MsgIdPacket, TopicAckPacket } from '../codec/types.js';
-import { isLoaded, sizeOf, type DownlinkMessage } from '../store/downlink.js';
+import { isLoaded, sizeOf, type DownlinkMessage } from '../store/ports.js';
 import type { DownlinkQueueStore } from '../store/ports.js';
 import type { Logger } from 'pino';
 import type { RateLimitedWarn } from '../log/rate-limit.js';

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { RateLimitedWarn } from '../log/rate-limit.js';
-import { sizeOf, type DownlinkMessage, type DownlinkRef, type QueuedDownlink } from '../store/downlink.js';
+import { sizeOf, type DownlinkMessage, type DownlinkRef, type QueuedDownlink } from '../store/ports.js';
 import type { DownlinkQueueStore } from '../store/ports.js';
 import type { DeliveryOptions } from './options.js';
 import { describePeer } from './peer.js';

@@ -2,7 +2,7 @@ import { MAX_PACKET_LENGTH } from '../codec/constants.js';
 import { encodedLength } from '../codec/index.js';
 import type { Packet } from '../codec/types.js';
 import { isIPv6 } from 'node:net';
-import type { DownlinkMessage } from '../store/downlink.js';
+import type { DownlinkMessage } from '../store/ports.js';
 import type { Session } from './session.js';
 
 /** The largest UDP payload: 65,535 minus the IP and UDP headers (IPv4: 20 + 8; IPv6: 8, no jumbograms). */

@@ -1,9 +1,9 @@
 import type { Socket } from 'node:dgram';
 import type { Logger } from 'pino';
 import type { RateLimitedWarn } from '../log/rate-limit.js';
-import type { DownlinkRef } from '../store/downlink.js';
+import type { DownlinkRef } from '../store/ports.js';
 import type { DownlinkQueueStore, SessionRecordStore } from '../store/ports.js';
-import type { SessionSnapshot } from '../store/sessions.js';
+import type { SessionSnapshot } from '../store/ports.js';
 import { brokerFilterProblem, brokerTopicProblem, clientIdProblem } from '../topics/names.js';
 import type { BrokerSubscriptions } from './options.js';
 import type { Peer } from './peer.js';

@@ -1,5 +1,5 @@
 import type { RateLimitedWarn } from '../log/rate-limit.js';
-import type { DownlinkMessage } from '../store/downlink.js';
+import type { DownlinkMessage } from '../store/ports.js';
 import type { DownlinkQueueStore } from '../store/ports.js';
 import type { Boundaries } from './boundary.js';
 import type { Delivery } from './delivery.js';

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { DownlinkMessage, QueuedDownlink } from '../store/downlink.js';
+import type { DownlinkMessage, QueuedDownlink } from '../store/ports.js';
 import { TopicTable } from '../topics/table.js';
 import type { Peer } from './peer.js';
 import type { Subscription } from './subscription.js';

@@ -1,47 +1,9 @@
 import type { TopicIdTypeName } from './topic-id-type.js';
 import type { BatchWriter, Operation } from './batch-writer.js';
 import type { Store } from './db.js';
-import type { DownlinkQueueStore } from './ports.js';
+import type { DownlinkMessage, DownlinkQueueStore, DownlinkRef } from './ports.js';
+
 import { readSeq, writeSeq } from './seq-key.js';
-
-/** A message from the broker waiting for (or being delivered to) one device. */
-export interface DownlinkMessage {
-  /** Key in the durable queue; 0 for a QoS 0 message kept only in memory. */
-  seq: number;
-  /** Broker topic it was published on. */
-  topic: string;
-  payload: Uint8Array;
-  /** Delivery QoS: the lower of the message's and the subscription's. */
-  qos: 0 | 1 | 2;
-  retain: boolean;
-  /** How the device subscribed: deliveries to predefined / short subscriptions reuse that id. */
-  topicIdType: TopicIdTypeName;
-  topicId: number;
-  /** Bytes it takes in the queue (the stored record); computed when absent. */
-  size?: number;
-}
-
-/**
- * A queued message whose content stays on disk until it is delivered: what a sleeper's queue holds,
- * and all a restart loads (so RAM does not grow with what sleepers have waiting).
- */
-export interface DownlinkRef {
-  seq: number;
-  size: number;
-}
-
-export type QueuedDownlink = DownlinkMessage | DownlinkRef;
-
-export function isLoaded(entry: QueuedDownlink): entry is DownlinkMessage {
-  return 'payload' in entry;
-}
-
-/** The bytes a message takes in the queue: its stored record. */
-export function sizeOf(entry: QueuedDownlink): number {
-  if (!isLoaded(entry)) return entry.size;
-  entry.size ??= 8 + Buffer.byteLength(entry.topic, 'utf8') + entry.payload.length;
-  return entry.size;
-}
 
 const FORMAT_VERSION = 1;
 const TOPIC_ID_TYPES: TopicIdTypeName[] = ['normal', 'predefined', 'short'];

@@ -3,7 +3,7 @@
  * make writes fail on command, as a full or broken disk does. Tests put them where the real stores go
  * (no mocks: reads and successful writes are the real store's). A failed write writes nothing.
  */
-import type { DownlinkMessage, DownlinkRef } from './downlink.js';
+import type { DownlinkMessage, DownlinkRef } from './ports.js';
 import type { DownlinkQueueStore, SessionRecordStore } from './ports.js';
 import type { SessionSnapshot, StoredSubscription } from './sessions.js';
 

@@ -10,6 +10,9 @@
  * unsynced: a lost one only means a duplicate after a crash, which at-least-once allows. Every batch with
  * appends also records the highest sequence number, atomically with them.
  */
+import type { CommitCallback } from './ports.js';
+
+export type { CommitCallback } from './ports.js';
 import type { Store } from './db.js';
 import { writerFor, type Batch, type BatchPart, type PartWrite, type StoreWriter } from './writer.js';
 import type { SegmentTable } from './segments.js';
@@ -22,8 +25,6 @@ import {
   type MetaSublevel,
   type OutboxSublevel,
 } from './sublevels.js';
-
-export type CommitCallback = (err?: Error) => void;
 
 export interface PendingPut {
   seq: number;

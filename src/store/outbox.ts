@@ -16,7 +16,10 @@ import type { Store } from './db.js';
 import { EpisodeLog } from './episode-log.js';
 import { GroupCommit, type CommitCallback, type PendingPut } from './group-commit.js';
 import { LiveIndex } from './live-index.js';
-import type { OutboxStore } from './ports.js';
+import type { AppendResult, OutboxEntry, OutboxMessage, OutboxStats, OutboxStore } from './ports.js';
+
+/** The outbox's vocabulary is defined with its port (ports.ts); named here too for its users. */
+export type { AppendResult, OutboxEntry, OutboxMessage, OutboxStats } from './ports.js';
 import { writerFor } from './writer.js';
 import { decodeRecord, encodeRecord, recordBornAt } from './record.js';
 import { Segment, SegmentTable, segmentRecords } from './segments.js';
@@ -69,46 +72,6 @@ export interface OutboxOptions {
    */
   tailEntries?: number;
 }
-
-export interface OutboxMessage {
-  /** Device client id. */
-  clientId: string;
-  /** Broker topic (already mapped through the namespace). */
-  topic: string;
-  payload: Uint8Array;
-  retain: boolean;
-  /** The device's QoS; informational, the uplink always publishes at QoS 1. */
-  qos: -1 | 0 | 1 | 2;
-}
-
-export interface OutboxEntry {
-  seq: number;
-  topic: string;
-  payload: Buffer;
-  retain: boolean;
-  /** `mqttsn-id`, `mqttsn-client`, `mqttsn-received`. */
-  userProperties: Record<string, string>;
-  clientId: string;
-  receivedAt: number;
-}
-
-export interface OutboxStats {
-  messages: number;
-  bytes: number;
-  oldestReceivedAt: number | null;
-  dropped: { quota: number; ttl: number; invalid: number };
-  rejected: number;
-  appended: number;
-  acked: number;
-  /** Batch writes so far, and how many of them were synced. */
-  batches: number;
-  syncBatches: number;
-  writeErrors: number;
-  /** Set while writes fail (a full disk): why, for /healthz. */
-  writeFailing?: string;
-}
-
-export type AppendResult = 'queued' | 'rejected';
 
 export const USER_PROPERTY_ID = 'mqttsn-id';
 export const USER_PROPERTY_CLIENT = 'mqttsn-client';

@@ -4,9 +4,114 @@
  * (faulty.ts) where the real one goes. test/store-contract.test.ts runs one contract suite against every
  * implementation.
  */
-import type { DownlinkMessage, DownlinkRef } from './downlink.js';
-import type { AppendResult, CommitCallback, OutboxEntry, OutboxMessage, OutboxStats } from './outbox.js';
-import type { SessionSnapshot, StoredSubscription } from './sessions.js';
+import type { TopicIdTypeName } from './topic-id-type.js';
+
+export type CommitCallback = (err?: Error) => void;
+
+export interface OutboxMessage {
+  /** Device client id. */
+  clientId: string;
+  /** Broker topic (already mapped through the namespace). */
+  topic: string;
+  payload: Uint8Array;
+  retain: boolean;
+  /** The device's QoS; informational, the uplink always publishes at QoS 1. */
+  qos: -1 | 0 | 1 | 2;
+}
+
+export interface OutboxEntry {
+  seq: number;
+  topic: string;
+  payload: Buffer;
+  retain: boolean;
+  /** `mqttsn-id`, `mqttsn-client`, `mqttsn-received`. */
+  userProperties: Record<string, string>;
+  clientId: string;
+  receivedAt: number;
+}
+
+export interface OutboxStats {
+  messages: number;
+  bytes: number;
+  oldestReceivedAt: number | null;
+  dropped: { quota: number; ttl: number; invalid: number };
+  rejected: number;
+  appended: number;
+  acked: number;
+  /** Batch writes so far, and how many of them were synced. */
+  batches: number;
+  syncBatches: number;
+  writeErrors: number;
+  /** Set while writes fail (a full disk): why, for /healthz. */
+  writeFailing?: string;
+}
+
+export type AppendResult = 'queued' | 'rejected';
+
+export interface StoredSubscription {
+  filter: string;
+  qos: 0 | 1 | 2;
+  topicIdType: TopicIdTypeName;
+  topicId?: number;
+}
+
+/** What a CleanSession=0 session keeps across disconnects, sleeps and gateway restarts (§6.3). */
+export interface SessionSnapshot {
+  clientId: string;
+  /**
+   * Loaded from the 'subscriptions' sublevel (one key each). Written inside the snapshot only by
+   * versions before that; such snapshots are migrated on load.
+   */
+  subscriptions?: StoredSubscription[];
+  will?: { topic: string; payload: string /* base64 */; qos: 0 | 1 | 2; retain: boolean };
+  /** Asleep sessions keep their sleep supervision across a restart. */
+  asleep: boolean;
+  sleepMs: number;
+  keepAliveMs: number;
+  /** IP address the session was last bound to (per-address bounds survive a restart). */
+  address?: string;
+  /** The client has done nothing but CONNECT: the short idle expiry applies. */
+  idle?: boolean;
+}
+
+/** A message from the broker waiting for (or being delivered to) one device. */
+export interface DownlinkMessage {
+  /** Key in the durable queue; 0 for a QoS 0 message kept only in memory. */
+  seq: number;
+  /** Broker topic it was published on. */
+  topic: string;
+  payload: Uint8Array;
+  /** Delivery QoS: the lower of the message's and the subscription's. */
+  qos: 0 | 1 | 2;
+  retain: boolean;
+  /** How the device subscribed: deliveries to predefined / short subscriptions reuse that id. */
+  topicIdType: TopicIdTypeName;
+  topicId: number;
+  /** Bytes it takes in the queue (the stored record); computed when absent. */
+  size?: number;
+}
+
+/**
+ * A queued message whose content stays on disk until it is delivered: what a sleeper's queue holds,
+ * and all a restart loads (so RAM does not grow with what sleepers have waiting).
+ */
+export interface DownlinkRef {
+  seq: number;
+  size: number;
+}
+
+export type QueuedDownlink = DownlinkMessage | DownlinkRef;
+
+export function isLoaded(entry: QueuedDownlink): entry is DownlinkMessage {
+  return 'payload' in entry;
+}
+
+/** The bytes a message takes in the queue: its stored record. */
+export function sizeOf(entry: QueuedDownlink): number {
+  if (!isLoaded(entry)) return entry.size;
+  entry.size ??= 8 + Buffer.byteLength(entry.topic, 'utf8') + entry.payload.length;
+  return entry.size;
+}
 
 /** Per-device durable queues of broker messages. */
 export interface DownlinkQueueStore {

@@ -1,35 +1,10 @@
-import type { TopicIdTypeName } from './topic-id-type.js';
 import type { BatchWriter, Operation } from './batch-writer.js';
 import type { Store } from './db.js';
-import type { SessionRecordStore } from './ports.js';
+import type { SessionRecordStore, SessionSnapshot, StoredSubscription } from './ports.js';
+
+export type { SessionSnapshot, StoredSubscription } from './ports.js';
 
 /** One subscription of a persistent session, as stored. */
-export interface StoredSubscription {
-  filter: string;
-  qos: 0 | 1 | 2;
-  topicIdType: TopicIdTypeName;
-  topicId?: number;
-}
-
-/** What a CleanSession=0 session keeps across disconnects, sleeps and gateway restarts (§6.3). */
-export interface SessionSnapshot {
-  clientId: string;
-  /**
-   * Loaded from the 'subscriptions' sublevel (one key each). Written inside the snapshot only by
-   * versions before that; such snapshots are migrated on load.
-   */
-  subscriptions?: StoredSubscription[];
-  will?: { topic: string; payload: string /* base64 */; qos: 0 | 1 | 2; retain: boolean };
-  /** Asleep sessions keep their sleep supervision across a restart. */
-  asleep: boolean;
-  sleepMs: number;
-  keepAliveMs: number;
-  /** IP address the session was last bound to (per-address bounds survive a restart). */
-  address?: string;
-  /** The client has done nothing but CONNECT: the short idle expiry applies. */
-  idle?: boolean;
-}
-
 /** Separates the client id from the filter in a subscription key; client ids never hold U+0000. */
 const SEPARATOR = '\u0000';
 

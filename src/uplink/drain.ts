@@ -31,6 +31,8 @@ export interface DrainOptions {
   highestSent: { seq: number };
   counters: UplinkCounters;
   logger: Logger;
+  /** Monotonic ms (the uplink's clock): send times and the PUBACK timeout. */
+  now: () => number;
   /** Called once when the link must be dropped (PUBACK timeout, transient broker refusal). */
   onFailure: (reason: string) => void;
   /** The broker's Maximum Packet Size (MQTT 5 CONNACK): larger entries are refused without sending. */
@@ -81,7 +83,7 @@ export class Drain {
     return this.inflight.size;
   }
 
-  /** The oldest PUBLISH awaiting PUBACK: its seq, when it was sent (performance.now()), and how many are in flight. */
+  /** The oldest PUBLISH awaiting PUBACK: its seq, when it was sent (options.now()), and how many are in flight. */
   oldestInflight(): { seq: number; sentAt: number; inflight: number } | undefined {
     const first = this.inflight.entries().next();
     if (first.done === true) return undefined;
@@ -117,7 +119,7 @@ export class Drain {
     if (this.probeSeq !== undefined && !this.outbox.isLive(this.probeSeq)) this.probeSeq = undefined;
     // A suspect goes out alone, so that a link it kills is not blamed on the messages behind it.
     const window = this.probeSeq === undefined ? this.options.window : 1;
-    const sentAt = performance.now(); // one clock read per refill: the watchdog needs no finer grain
+    const sentAt = this.options.now(); // one clock read per refill: the watchdog needs no finer grain
     while (this.inflight.size < window && this.bufferPos < this.buffer.length) {
       const entry = this.buffer[this.bufferPos++]!;
       this.cursor = entry.seq;
@@ -265,7 +267,7 @@ export class Drain {
   private checkAckTimeout(): void {
     const oldest = this.inflight.values().next();
     if (oldest.done === true) return;
-    const waited = performance.now() - oldest.value;
+    const waited = this.options.now() - oldest.value;
     if (waited > this.options.ackTimeoutMs) {
       this.options.counters.ackTimeouts++;
       this.options.onFailure(

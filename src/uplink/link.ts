@@ -52,7 +52,7 @@ export class BrokerLink {
   private resolveClosed!: (reason: string) => void;
   private presenceTimer: NodeJS.Timeout | undefined;
   private takenOver = false;
-  private readonly startedAt = performance.now();
+  private readonly startedAt: number;
 
   constructor(
     readonly url: string,
@@ -61,6 +61,7 @@ export class BrokerLink {
     private readonly context: LinkContext,
   ) {
     this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
+    this.startedAt = context.options.now();
     const receiveMaximum = connack.properties?.receiveMaximum ?? Number.POSITIVE_INFINITY;
     this.window = Math.max(1, Math.min(context.options.window, receiveMaximum));
     this.maxPacketSize = connack.properties?.maximumPacketSize;
@@ -130,7 +131,7 @@ export class BrokerLink {
   terminate(reason: string, byPeer = false): void {
     if (this.done) return;
     this.done = true;
-    const now = performance.now();
+    const now = this.context.options.now();
     const oldest = this.drain?.oldestInflight();
     this.end = {
       reason,
@@ -152,8 +153,9 @@ export class BrokerLink {
    */
   async shutdown(timeoutMs: number): Promise<void> {
     if (this.done) return;
-    const deadline = performance.now() + timeoutMs;
-    const remaining = (): number => Math.max(0, deadline - performance.now());
+    const { now } = this.context.options;
+    const deadline = now() + timeoutMs;
+    const remaining = (): number => Math.max(0, deadline - now());
     this.drain?.stopReading();
     if (this.drain !== undefined) await withTimeout(this.drain.drained(), remaining());
     const { presence } = this.context.options;
@@ -188,6 +190,7 @@ export class BrokerLink {
       highestSent,
       counters,
       logger,
+      now: options.now,
       onFailure: (reason) => this.terminate(reason),
       maxPacketSize: this.maxPacketSize,
       ...this.context.drain,

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { SessionRegistry } from './context.js';
+import type { SessionRegistry } from './options.js';
 import { describePeer, type Peer } from './peer.js';
 import { Session } from './session.js';
 import type { DiscardReason } from './stats.js';

@@ -10,7 +10,7 @@ import pino from 'pino';
 import { createBridge } from '../src/bridge.js';
 import type { MqttSnClient } from '../src/client/client.js';
 import { loadConfig } from '../src/config/load.js';
-import { startRig, TOKEN } from './admin-rig.js';
+import { startRig, TOKEN } from './support/admin-rig.js';
 import { collect, publishTo, waitUntil, withTempDir } from './helpers/index.js';
 
 function tokenFile(t: TestContext, content = `${TOKEN}\n`): string {

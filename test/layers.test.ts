@@ -176,3 +176,42 @@ test('the checker sees circles and forbidden imports (it can fail)', () => {
     'store/s.ts imports codec/x.ts',
   ]);
 });
+
+/** Classes longer than this in the device side or the wiring point are a sign of one class doing many jobs. */
+const MAX_CLASS_LINES = 250;
+
+/** Each class declared in `file`, with its length in lines (declaration to closing brace). */
+function classLengths(file: string): Array<{ name: string; lines: number }> {
+  const source = ts.createSourceFile(file, readFileSync(file, 'utf8'), ts.ScriptTarget.Latest, true);
+  const found: Array<{ name: string; lines: number }> = [];
+  const visit = (node: ts.Node): void => {
+    if (ts.isClassDeclaration(node)) {
+      const start = source.getLineAndCharacterOfPosition(node.getStart(source)).line;
+      const end = source.getLineAndCharacterOfPosition(node.getEnd()).line;
+      found.push({ name: node.name?.text ?? '(anonymous)', lines: end - start + 1 });
+    }
+    ts.forEachChild(node, visit);
+  };
+  visit(source);
+  return found;
+}
+
+test(`no class in src/gateway/ or src/bridge.ts is over ${MAX_CLASS_LINES} lines`, () => {
+  const files = [
+    ...readdirSync(join(SRC, 'gateway'), { recursive: true, encoding: 'utf8' })
+      .filter((f) => f.endsWith('.ts'))
+      .map((f) => join(SRC, 'gateway', f)),
+    join(SRC, 'bridge.ts'),
+  ];
+  const classes = files.flatMap((file) =>
+    classLengths(file).map((c) => ({ ...c, file: relative(SRC, file) })),
+  );
+  assert.ok(
+    classes.some((c) => c.name === 'Gateway'),
+    'the checker finds the Gateway class',
+  );
+  const tooLong = classes
+    .filter((c) => c.lines > MAX_CLASS_LINES)
+    .map((c) => `${c.file} ${c.name}: ${c.lines}`);
+  assert.deepEqual(tooLong, []);
+});

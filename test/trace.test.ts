@@ -11,7 +11,7 @@ import { loadConfig } from '../src/config/load.js';
 import type { Peer } from '../src/gateway/peer.js';
 import { MAX_HEX_BYTES, PacketTrace } from '../src/gateway/trace.js';
 import { ManualClock } from '../src/time.js';
-import { startRig, TOKEN } from './admin-rig.js';
+import { startRig, TOKEN } from './support/admin-rig.js';
 
 type Line = Record<string, unknown>;
 

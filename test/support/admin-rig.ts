@@ -4,11 +4,11 @@
  */
 import type { TestContext } from 'node:test';
 import pino from 'pino';
-import { createBridge, type Bridge } from '../src/bridge.js';
-import { MqttSnClient } from '../src/client/client.js';
-import { loadConfig } from '../src/config/load.js';
-import { freePort, startAedes, uniqueClientId, withTempDir, type AedesHandle } from './helpers/index.js';
-import { freeUdpPort } from './support/gateway-process.js';
+import { createBridge, type Bridge } from '../../src/bridge.js';
+import { MqttSnClient } from '../../src/client/client.js';
+import { loadConfig } from '../../src/config/load.js';
+import { freePort, startAedes, uniqueClientId, withTempDir, type AedesHandle } from '../helpers/index.js';
+import { freeUdpPort } from './gateway-process.js';
 
 export const TOKEN = 'admin-token-0123456789abcdef';
 

@@ -24,14 +24,24 @@ let cluster: RabbitCluster;
 let nodeA: RabbitNode;
 let nodeB: RabbitNode;
 
-before(async () => {
+/**
+ * A new two-node cluster (the one before is closed). A test that kills a node starts on a fresh one
+ * and leaves the dead node dead: restarting a SIGKILLed RabbitMQ 3.10 node sometimes hangs at
+ * "Starting broker..." here, and one test's cleanup must not decide whether the next test can run.
+ */
+async function freshCluster(): Promise<void> {
+  await cluster?.close();
   const startedAt = Date.now();
   cluster = await startRabbitCluster();
   [nodeA, nodeB] = cluster.nodes;
   console.log(`# RabbitMQ two-node cluster started in ${((Date.now() - startedAt) / 1000).toFixed(1)} s`);
-});
+}
+
+before(freshCluster);
 after(() => cluster?.close());
 
+/** A hung broker call fails its test instead of stalling the whole suite (and CI) with it. */
+const TEST_TIMEOUT_MS = 180_000;
 /** Fast failure detection and reconnects, so failovers take seconds. */
 const FAST_LINK = ['--keepalive', '2', '--reconnect-initial', '100', '--reconnect-max', '400'];
 
@@ -104,7 +114,8 @@ async function commandUntilReceived(
 ): Promise<{ qos: number }> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    await publishTo(node.url, topic, payload, { qos: 1 });
+    // A node may not confirm while the queue it routes to is on a dead node: try again, bounded.
+    await publishTo(node.url, topic, payload, { qos: 1, timeoutMs: 2000 }).catch(() => undefined);
     const got = await dev
       .next((p) => p.type === 'PUBLISH' && Buffer.from(p.data).toString() === payload, 300)
       .catch(() => undefined);
@@ -118,77 +129,96 @@ async function commandUntilReceived(
   }
 }
 
-test('MQTT 5 is turned down: the gateway falls back to 3.1.1 by itself; QoS 1 and 2 publishes arrive on the other node', async (t) => {
-  const collector = await consumer(t, nodeB, 'mqttsn/#');
-  // No --mqtt-version: the default (5) is what a user starts with.
-  const gw = await gateway(t, [nodeA]);
-  await waitUntil(() => connectedBroker(gw) === nodeA.url, { timeoutMs: 20_000, description: 'connected' });
-  const dev = await device(t, gw, 'plain');
-  const topicId = await dev.register('data');
-  const acks = [
-    await dev.publish({ topicId, qos: 1, data: 'at qos 1' }),
-    await dev.publish({ topicId, qos: 2, data: 'at qos 2' }),
-  ];
-  assert.deepEqual(
-    acks.map((a) => a?.type),
-    ['PUBACK', 'PUBCOMP'],
-  );
-  await collector.waitFor(2, 15_000);
-  assert.deepEqual(
-    collector.messages.filter((m) => m.topic === 'mqttsn/plain/data').map((m) => m.payload.toString()),
-    ['at qos 1', 'at qos 2'],
-  );
-  assert.match(gw.output(), /turned down MQTT 5 and took 3\.1\.1/);
-  assert.equal(await metric(gw, 'mqttsn_uplink_protocol_fallbacks_total'), 1);
-});
+test(
+  'MQTT 5 is turned down: the gateway falls back to 3.1.1 by itself; QoS 1 and 2 publishes arrive on the other node',
+  { timeout: TEST_TIMEOUT_MS },
+  async (t) => {
+    const collector = await consumer(t, nodeB, 'mqttsn/#');
+    // No --mqtt-version: the default (5) is what a user starts with.
+    const gw = await gateway(t, [nodeA]);
+    await waitUntil(() => connectedBroker(gw) === nodeA.url, { timeoutMs: 20_000, description: 'connected' });
+    const dev = await device(t, gw, 'plain');
+    const topicId = await dev.register('data');
+    const acks = [
+      await dev.publish({ topicId, qos: 1, data: 'at qos 1' }),
+      await dev.publish({ topicId, qos: 2, data: 'at qos 2' }),
+    ];
+    assert.deepEqual(
+      acks.map((a) => a?.type),
+      ['PUBACK', 'PUBCOMP'],
+    );
+    // Other topics (the gateway's own status) reach the same consumer: wait for the device's two.
+    const arrived = (): string[] =>
+      collector.messages.filter((m) => m.topic === 'mqttsn/plain/data').map((m) => m.payload.toString());
+    await waitUntil(() => arrived().length >= 2, {
+      timeoutMs: 15_000,
+      description: 'both messages at node B',
+    });
+    assert.deepEqual(arrived(), ['at qos 1', 'at qos 2']);
+    assert.match(gw.output(), /turned down MQTT 5 and took 3\.1\.1/);
+    assert.equal(await metric(gw, 'mqttsn_uplink_protocol_fallbacks_total'), 1);
+  },
+);
 
-test('downlink through RabbitMQ: a QoS 2 subscription is granted QoS 1 there and commands arrive; retained messages of the node', async (t) => {
-  const gw = await gateway(t, [nodeA], ['--mqtt-version', '4']);
-  await waitUntil(() => connectedBroker(gw) === nodeA.url, { timeoutMs: 20_000, description: 'connected' });
-  // Retained at the node the gateway is connected to (RabbitMQ does not share retained messages).
-  await publishTo(nodeA.url, 'mqttsn/listener/state', 'retained on A', { qos: 1, retain: true });
-  const dev = await device(t, gw, 'listener');
-  const granted = await subscribe(dev, 'cmd', 2, 1);
-  assert.equal(granted, 2, 'the device is granted what it asked for: the gateway delivers at the lower QoS');
-  // Published at QoS 2 on the other node: RabbitMQ routes it at QoS 1, and the device gets it at QoS 1.
-  const got = await commandUntilReceived(dev, nodeB, 'mqttsn/listener/cmd', 'open valve', 20_000);
-  assert.equal(got.qos, 1);
-  await subscribe(dev, 'state', 1, 2);
-  const retained = await dev.next(
-    (p) => p.type === 'PUBLISH' && Buffer.from(p.data).toString() === 'retained on A',
-    10_000,
-  );
-  assert.equal(retained.type === 'PUBLISH' && retained.retain, true);
-  await publishTo(nodeA.url, 'mqttsn/listener/state', '', { qos: 1, retain: true });
-});
+test(
+  'downlink through RabbitMQ: a QoS 2 subscription is granted QoS 1 there and commands arrive; retained messages of the node',
+  { timeout: TEST_TIMEOUT_MS },
+  async (t) => {
+    const gw = await gateway(t, [nodeA], ['--mqtt-version', '4']);
+    await waitUntil(() => connectedBroker(gw) === nodeA.url, { timeoutMs: 20_000, description: 'connected' });
+    // Retained at the node the gateway is connected to (RabbitMQ does not share retained messages).
+    await publishTo(nodeA.url, 'mqttsn/listener/state', 'retained on A', { qos: 1, retain: true });
+    const dev = await device(t, gw, 'listener');
+    const granted = await subscribe(dev, 'cmd', 2, 1);
+    assert.equal(
+      granted,
+      2,
+      'the device is granted what it asked for: the gateway delivers at the lower QoS',
+    );
+    // Published at QoS 2 on the other node: RabbitMQ routes it at QoS 1, and the device gets it at QoS 1.
+    const got = await commandUntilReceived(dev, nodeB, 'mqttsn/listener/cmd', 'open valve', 20_000);
+    assert.equal(got.qos, 1);
+    await subscribe(dev, 'state', 1, 2);
+    const retained = await dev.next(
+      (p) => p.type === 'PUBLISH' && Buffer.from(p.data).toString() === 'retained on A',
+      10_000,
+    );
+    assert.equal(retained.type === 'PUBLISH' && retained.retain, true);
+    await publishTo(nodeA.url, 'mqttsn/listener/state', '', { qos: 1, retain: true });
+  },
+);
 
-test('the node holding the persistent session dies: the gateway falls back to a clean session, subscribes again, says so', async (t) => {
-  const collector = await consumer(t, nodeB, 'mqttsn/#');
-  const gw = await gateway(t, [nodeA, nodeB], ['--mqtt-version', '4', '--session-expiry', '3600']);
-  await waitUntil(() => connectedBroker(gw) === nodeA.url, {
-    timeoutMs: 20_000,
-    description: 'connected to A',
-  });
-  const dev = await device(t, gw, 'valve');
-  await subscribe(dev, 'cmd', 1, 1);
-  await commandUntilReceived(dev, nodeB, 'mqttsn/valve/cmd', 'before', 20_000);
+test(
+  'the node holding the persistent session dies: the gateway falls back to a clean session, subscribes again, says so',
+  { timeout: TEST_TIMEOUT_MS },
+  async (t) => {
+    await freshCluster();
+    const collector = await consumer(t, nodeB, 'mqttsn/#');
+    const gw = await gateway(t, [nodeA, nodeB], ['--mqtt-version', '4', '--session-expiry', '3600']);
+    await waitUntil(() => connectedBroker(gw) === nodeA.url, {
+      timeoutMs: 20_000,
+      description: 'connected to A',
+    });
+    const dev = await device(t, gw, 'valve');
+    await subscribe(dev, 'cmd', 1, 1);
+    await commandUntilReceived(dev, nodeB, 'mqttsn/valve/cmd', 'before', 20_000);
 
-  await cluster.kill(nodeA);
-  t.after(() => cluster.start(nodeA));
-  // RabbitMQ takes the client id's session queue for lost with its node: every reconnect with the
-  // same client id is dropped at SUBSCRIBE. The gateway must get its downlink back by itself.
-  await commandUntilReceived(dev, nodeB, 'mqttsn/valve/cmd', 'after', 30_000);
-  assert.match(gw.output(), /falling back to a clean session/);
-  assert.ok((await metric(gw, 'mqttsn_uplink_clean_session_fallbacks_total')) >= 1);
-  // And the uplink runs on the same connection.
-  const topicId = await dev.register('state');
-  assert.equal((await dev.publish({ topicId, qos: 1, data: 'closed' }))?.type, 'PUBACK');
-  await waitUntil(() => collector.messages.some((m) => m.topic === 'mqttsn/valve/state'), {
-    timeoutMs: 15_000,
-    description: 'an uplink message after the fallback',
-  });
-  assert.equal(await metric(gw, 'mqttsn_uplink_session_takeovers_total'), 0, 'not taken for a takeover');
-});
+    await cluster.kill(nodeA);
+    // RabbitMQ takes the client id's session queue for lost with its node: every reconnect with the
+    // same client id is dropped at SUBSCRIBE. The gateway must get its downlink back by itself.
+    await commandUntilReceived(dev, nodeB, 'mqttsn/valve/cmd', 'after', 30_000);
+    assert.match(gw.output(), /falling back to a clean session/);
+    assert.ok((await metric(gw, 'mqttsn_uplink_clean_session_fallbacks_total')) >= 1);
+    // And the uplink runs on the same connection.
+    const topicId = await dev.register('state');
+    assert.equal((await dev.publish({ topicId, qos: 1, data: 'closed' }))?.type, 'PUBACK');
+    await waitUntil(() => collector.messages.some((m) => m.topic === 'mqttsn/valve/state'), {
+      timeoutMs: 15_000,
+      description: 'an uplink message after the fallback',
+    });
+    assert.equal(await metric(gw, 'mqttsn_uplink_session_takeovers_total'), 0, 'not taken for a takeover');
+  },
+);
 
 /** One sensor publishing "<name>:<i>" at QoS 1, one in flight, until stopped; remembers what got PUBACK. */
 function sensor(gw: GatewayProcess, name: string): { acked: number[]; stop(): Promise<void> } {
@@ -240,48 +270,55 @@ function audit(messages: CollectedMessage[], sensors: Map<string, { acked: numbe
   };
 }
 
-test('failover: 20 devices at QoS 1, the node the gateway is connected to dies; every acknowledged message arrives on the other node, in order', async (t) => {
-  if (!nodeA.running) await cluster.start(nodeA);
-  const collector = await consumer(t, nodeB, 'mqttsn/+/seq');
-  const gw = await gateway(t, [nodeA, nodeB], ['--mqtt-version', '4']);
-  await waitUntil(() => connectedBroker(gw) === nodeA.url, {
-    timeoutMs: 20_000,
-    description: 'connected to A',
-  });
-  const names = Array.from({ length: 20 }, (_, i) => `s${i}`);
-  const sensors = new Map(names.map((name) => [name, sensor(gw, name)]));
-  const total = (): number => [...sensors.values()].reduce((sum, s) => sum + s.acked.length, 0);
-  await waitUntil(() => total() >= 1000, {
-    timeoutMs: 60_000,
-    description: '1000 acknowledged before the failover',
-  });
+test(
+  'failover: 20 devices at QoS 1, the node the gateway is connected to dies; every acknowledged message arrives on the other node, in order',
+  { timeout: TEST_TIMEOUT_MS },
+  async (t) => {
+    await freshCluster();
+    const collector = await consumer(t, nodeB, 'mqttsn/+/seq');
+    const gw = await gateway(t, [nodeA, nodeB], ['--mqtt-version', '4']);
+    await waitUntil(() => connectedBroker(gw) === nodeA.url, {
+      timeoutMs: 20_000,
+      description: 'connected to A',
+    });
+    const names = Array.from({ length: 20 }, (_, i) => `s${i}`);
+    const sensors = new Map(names.map((name) => [name, sensor(gw, name)]));
+    const total = (): number => [...sensors.values()].reduce((sum, s) => sum + s.acked.length, 0);
+    await waitUntil(() => total() >= 1000, {
+      timeoutMs: 60_000,
+      description: '1000 acknowledged before the failover',
+    });
 
-  const killedAt = Date.now();
-  await cluster.kill(nodeA);
-  t.after(() => cluster.start(nodeA));
-  await waitUntil(() => connectedBroker(gw) === nodeB.url, {
-    timeoutMs: 30_000,
-    description: 'connected to B',
-  });
-  const failoverMs = Date.now() - killedAt;
-  const atFailover = total();
-  await waitUntil(() => total() >= atFailover + 1000, {
-    timeoutMs: 60_000,
-    description: '1000 more after it',
-  });
-  await Promise.all([...sensors.values()].map((s) => s.stop()));
+    const killedAt = Date.now();
+    await cluster.kill(nodeA);
+    await waitUntil(() => connectedBroker(gw) === nodeB.url, {
+      timeoutMs: 30_000,
+      description: 'connected to B',
+    });
+    const failoverMs = Date.now() - killedAt;
+    const atFailover = total();
+    await waitUntil(() => total() >= atFailover + 1000, {
+      timeoutMs: 60_000,
+      description: '1000 more after it',
+    });
+    await Promise.all([...sensors.values()].map((s) => s.stop()));
 
-  try {
-    await waitUntil(() => audit(collector.messages, sensors).missing.length === 0, { timeoutMs: 30_000 });
-  } catch {
-    // reported below, with what is missing
-  }
-  const report = audit(collector.messages, sensors);
-  t.diagnostic(
-    `RabbitMQ failover: ${total()} acknowledged, ${report.delivered} delivered (${report.unique} unique), ` +
-      `${report.duplicates} duplicates, ${report.reordered} reordered, ${report.missing.length} missing; ` +
-      `reconnected to the other node ${failoverMs} ms after the kill`,
-  );
-  assert.deepEqual(report.missing.slice(0, 20), [], `${report.missing.length} acknowledged messages missing`);
-  assert.equal(report.reordered, 0);
-});
+    try {
+      await waitUntil(() => audit(collector.messages, sensors).missing.length === 0, { timeoutMs: 30_000 });
+    } catch {
+      // reported below, with what is missing
+    }
+    const report = audit(collector.messages, sensors);
+    t.diagnostic(
+      `RabbitMQ failover: ${total()} acknowledged, ${report.delivered} delivered (${report.unique} unique), ` +
+        `${report.duplicates} duplicates, ${report.reordered} reordered, ${report.missing.length} missing; ` +
+        `reconnected to the other node ${failoverMs} ms after the kill`,
+    );
+    assert.deepEqual(
+      report.missing.slice(0, 20),
+      [],
+      `${report.missing.length} acknowledged messages missing`,
+    );
+    assert.equal(report.reordered, 0);
+  },
+);

@@ -152,20 +152,37 @@ export interface PublishToOptions {
   retain?: boolean;
   protocolVersion?: 4 | 5;
   properties?: IPublishPacket['properties'];
+  /** Give up (and throw) when the broker has not acknowledged within this long (default 10 s). */
+  timeoutMs?: number;
 }
 
-/** Connect, publish one message (awaiting PUBACK/PUBCOMP for QoS > 0), disconnect. */
+/**
+ * Connect, publish one message (awaiting PUBACK/PUBCOMP for QoS > 0), disconnect. Bounded: a broker
+ * that never acknowledges (RabbitMQ routing to a queue on a dead node) fails the call instead of
+ * hanging the test, and the client is closed without waiting for what it still has in flight.
+ */
 export async function publishTo(
   url: string,
   topic: string,
   payload: string | Buffer,
   opts: PublishToOptions = {},
 ): Promise<void> {
-  const { qos = 0, retain = false, protocolVersion = 4, properties } = opts;
+  const { qos = 0, retain = false, protocolVersion = 4, properties, timeoutMs = 10_000 } = opts;
   const client = await connectClient(url, { clientId: uniqueClientId('pub'), protocolVersion });
+  let timer: NodeJS.Timeout | undefined;
   try {
-    await client.publishAsync(topic, payload, { qos, retain, ...(properties ? { properties } : {}) });
-  } finally {
+    await Promise.race([
+      client.publishAsync(topic, payload, { qos, retain, ...(properties ? { properties } : {}) }),
+      new Promise((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error(`publishTo ${url} ${topic}: no acknowledgement within ${timeoutMs} ms`)),
+          timeoutMs,
+        );
+      }),
+    ]);
     await client.endAsync();
+  } finally {
+    clearTimeout(timer);
+    if (!client.disconnected) await client.endAsync(true);
   }
 }

@@ -246,7 +246,8 @@ export async function startRabbitCluster(): Promise<RabbitCluster> {
     return result.stdout;
   };
 
-  const waitRunning = async (targets: NodeState[]): Promise<void> => {
+  /** Until each of `targets` listens for MQTT (it booted); `clustered`: and the cluster has both nodes. */
+  const waitRunning = async (targets: NodeState[], { clustered = true } = {}): Promise<void> => {
     const deadline = Date.now() + START_TIMEOUT_MS;
     for (;;) {
       const dead = targets.find((n) => n.child === undefined);
@@ -262,7 +263,7 @@ export async function startRabbitCluster(): Promise<RabbitCluster> {
       await sleep(250);
     }
     // MQTT listens once the node booted; the cluster must have both nodes running.
-    for (;;) {
+    while (clustered) {
       const status = JSON.parse(ctl(nodes[0]!, 'cluster_status', '--formatter', 'json')) as {
         running_nodes?: string[];
       };
@@ -318,7 +319,12 @@ export async function startRabbitCluster(): Promise<RabbitCluster> {
   };
 
   try {
-    nodes.forEach(spawnNode);
+    // One after the other: two fresh nodes booting at once with classic_config peer discovery can
+    // each wait for the other's tables and neither finishes booting (seen here, 1 start in 3). The
+    // first boots alone (its peer is not there yet); the second finds it and joins.
+    spawnNode(nodes[0]!);
+    await waitRunning([nodes[0]!], { clustered: false });
+    spawnNode(nodes[1]!);
     await waitRunning(nodes);
   } catch (err) {
     await cluster.close();

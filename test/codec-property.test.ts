@@ -12,6 +12,7 @@ import fc from 'fast-check';
 
 import { decode, encode, encodedLength, MqttSnCodecError, MsgType } from '../src/codec/index.js';
 import type { Packet, PacketType, PlainPacket } from '../src/codec/index.js';
+import { prng } from './helpers/prng.js';
 
 const utf8 = new TextEncoder();
 const utf8Len = (s: string): number => utf8.encode(s).length;
@@ -287,18 +288,6 @@ function checkDatagram(input: Uint8Array): 'ok' | string {
     throw new Error(`decode(${toHex(input)}) re-encodes to ${toHex(out)}`);
   }
   return 'ok';
-}
-
-/** mulberry32: small, fast, seeded. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function captureCorpus(): Uint8Array[] {

@@ -34,6 +34,12 @@ export function refusedProtocolVersion(err: unknown): boolean {
   return typeof code === 'number' && UNSUPPORTED_PROTOCOL.has(code);
 }
 
+/**
+ * Clients whose link the gateway itself ended (a broker message it could not store): the close that
+ * follows is not the broker's doing, so it must not count as the broker dropping the link.
+ */
+export const droppedByGateway = new WeakSet<object>();
+
 export class ClosedBeforeConnackError extends Error {
   constructor() {
     super('connection closed before CONNACK');
@@ -107,6 +113,7 @@ export function connectOnce(
         // MQTT.js sends no PUBACK / PUBREC for an error (it emits it on the client). The broker resends
         // an unacknowledged message only on a new connection: end this one.
         acknowledge(err);
+        droppedByGateway.add(client);
         (client.stream as Socket | undefined)?.destroy();
       });
     client.handleMessage = (packet, callback) => {

@@ -10,7 +10,13 @@ import type { Logger } from 'pino';
 import { RateLimitedWarn } from '../observe/rate-limit.js';
 import type { Outbox, OutboxEntry } from '../store/outbox.js';
 import { backoffDelay } from './backoff.js';
-import { connectOnce, refusedProtocolVersion, type Connected, type MessageHandler } from './connect.js';
+import {
+  connectOnce,
+  droppedByGateway,
+  refusedProtocolVersion,
+  type Connected,
+  type MessageHandler,
+} from './connect.js';
 import { newCounters, type UplinkCounters } from './counters.js';
 import type { Refusal } from './drain.js';
 import { HeadOfLine, YOUNG_LINK_MS } from './head-of-line.js';
@@ -334,7 +340,10 @@ export class Uplink extends EventEmitter<UplinkEvents> {
     clearTimeout(stable);
     this.link = undefined;
     this.lastLinkEndAt = this.options.now();
-    const droppedAtSubscribe = link.end?.byPeer === true && subscribes.pending() > 0;
+    // Only the broker's own drops count: the gateway ends a link itself when it cannot store a broker
+    // message, and a redelivery can come while the SUBSCRIBEs of the new link are still unanswered.
+    const droppedAtSubscribe =
+      link.end?.byPeer === true && !droppedByGateway.has(connected.client) && subscribes.pending() > 0;
     return { reason, end: link.end, droppedAtSubscribe };
   }
 

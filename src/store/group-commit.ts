@@ -2,7 +2,9 @@
  * Group commit for the outbox: appends and acknowledgements accumulate while one LevelDB batch is being
  * written; when it returns, the next batch takes everything that accumulated meanwhile. So a burst
  * produces few big batches and a lone message is written at once (after the current event-loop turn, so
- * datagrams read in the same turn share a batch) — no timer, no artificial delay.
+ * datagrams read in the same turn share a batch). It tells the writer how many devices each batch
+ * answers and how many wait now, which is what the writer's gather window (store/gather-window.ts)
+ * counts to hold the next sync for the devices just answered; a flush or a probe is never held.
  *
  * The appends of a batch become one record, a segment (store/segments.ts), not one record each. What is
  * gone from a segment is written as its bitmap; a segment with nothing left is deleted. A batch is synced
@@ -14,7 +16,14 @@ import type { CommitCallback } from './ports.js';
 
 export type { CommitCallback } from './ports.js';
 import type { Store } from './db.js';
-import { writerFor, type Batch, type BatchPart, type PartWrite, type StoreWriter } from './writer.js';
+import {
+  writerFor,
+  type Batch,
+  type BatchPart,
+  type GatherStats,
+  type PartWrite,
+  type StoreWriter,
+} from './writer.js';
 import type { SegmentTable } from './segments.js';
 import { Segment, encodeSegment } from './segments.js';
 import { SEQ_KEY_BYTES, seqKey, writeSeq } from './seq-key.js';
@@ -36,6 +45,8 @@ export interface GroupCommitStats {
   batches: number;
   syncBatches: number;
   puts: number;
+  /** Appends written in synced batches: ÷ syncBatches, the messages each fsync carried. */
+  syncedPuts: number;
   deletes: number;
 }
 
@@ -48,8 +59,10 @@ const BINARY = { keyEncoding: 'buffer', valueEncoding: 'buffer' } as const;
 const SEGMENT_MAX_BYTES = 256 * 1024;
 
 export class GroupCommit implements BatchPart {
-  readonly stats: GroupCommitStats = { batches: 0, syncBatches: 0, puts: 0, deletes: 0 };
+  readonly stats: GroupCommitStats = { batches: 0, syncBatches: 0, puts: 0, syncedPuts: 0, deletes: 0 };
   private pendingPuts: PendingPut[] = [];
+  /** Of pendingPuts, those with a device waiting for the commit (what the writer's gather counts). */
+  private waitingPuts = 0;
   /** Segments with messages gone since their last write: their bitmap (or their deletion) is due. */
   private dirty = new Set<Segment>();
   /** A batch with this writer's operations is being written. */
@@ -86,6 +99,11 @@ export class GroupCommit implements BatchPart {
     this.writer.register(this);
   }
 
+  /** How the database writer's gather windows went (store/gather-window.ts). */
+  get gatherStats(): GatherStats {
+    return this.writer.gatherStats;
+  }
+
   /** Leaves the database's writer (after close, once idle). */
   detach(): void {
     this.writer.unregister(this);
@@ -93,6 +111,7 @@ export class GroupCommit implements BatchPart {
 
   put(seq: number, value: Buffer, onCommitted: CommitCallback | undefined): void {
     this.pendingPuts.push({ seq, value, onCommitted });
+    if (onCommitted !== undefined) this.waitingPuts++;
     this.schedule();
   }
 
@@ -117,7 +136,9 @@ export class GroupCommit implements BatchPart {
   /** Resolves once everything queued so far has been written. */
   idle(): Promise<void> {
     if (!this.inFlight && !this.hasWork()) return Promise.resolve();
-    return new Promise((resolve) => this.idleWaiters.push(resolve));
+    const idle = new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+    this.schedule(); // someone waits: no gather window holds the writes
+    return idle;
   }
 
   private schedule(): void {
@@ -173,6 +194,15 @@ export class GroupCommit implements BatchPart {
     return this.pendingPuts.length > 0 || this.probes.length > 0 || (this.dirty.size > 0 && !this.failing);
   }
 
+  waiting(): number {
+    return this.waitingPuts;
+  }
+
+  /** A probe (the retry after failures) or an idle() caller (flush, close) is not held by a gather. */
+  urgent(): boolean {
+    return this.probes.length > 0 || this.idleWaiters.length > 0;
+  }
+
   /** Between two batches: the probes' chance to reopen the database (recoverStore). */
   async beforeWrite(): Promise<void> {
     for (const { recover } of this.probes) {
@@ -189,7 +219,9 @@ export class GroupCommit implements BatchPart {
     const puts = this.pendingPuts;
     const dirty = this.dirty;
     this.probes = [];
+    const answered = this.waitingPuts;
     this.pendingPuts = [];
+    this.waitingPuts = 0;
     this.dirty = new Set();
     this.inFlight = true;
     let sync = probes.length > 0;
@@ -235,6 +267,7 @@ export class GroupCommit implements BatchPart {
       if (sync) this.stats.syncBatches++;
       if (writeError === undefined) {
         this.stats.puts += puts.length;
+        if (sync) this.stats.syncedPuts += puts.length;
         this.stats.deletes += deleted.length;
         for (const segment of deleted) this.segments.remove(segment);
       } else for (const segment of added) this.segments.remove(segment);
@@ -253,7 +286,7 @@ export class GroupCommit implements BatchPart {
       for (const { resolve } of probes) resolve(writeError === undefined);
       if (!this.hasWork()) this.wakeIdleWaiters();
     };
-    return { sync, apply, settle };
+    return { sync, apply, settle, answered };
   }
 
   private wakeIdleWaiters(): void {

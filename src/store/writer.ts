@@ -7,9 +7,13 @@
  * device messages, session saves and downlink puts alike, and never two writes competing for the disk.
  *
  * A batch is synced when anything in it waits for durability. The first batch after idle waits for the
- * end of the current event-loop turn, so datagrams read in the same turn share it; there is no timer.
+ * end of the current event-loop turn, so datagrams read in the same turn share it. After a synced batch
+ * that answered devices, the next one is held until as many devices are back (or for at most a fraction
+ * of the sync time): the gather window (store/gather-window.ts) keeps them all in one sync.
  */
+import { systemClock, type Clock } from '../time.js';
 import type { Store } from './db.js';
+import { DEFAULT_GATHER, GatherWindow, type GatherOptions } from './gather-window.js';
 
 type AnySublevel = { readonly prefix: string };
 
@@ -31,6 +35,8 @@ export interface PartWrite {
   apply(batch: Batch): void;
   /** Runs once the batch is written, or with the error when it failed (then nothing of it is written). */
   settle(err: Error | undefined): void;
+  /** Devices it answers once the batch is synced: they are expected back with their next message. */
+  answered?: number;
 }
 
 /** A module that puts its own operations into each batch (the outbox's group commit). */
@@ -41,17 +47,52 @@ export interface BatchPart {
   beforeWrite?(): Promise<void>;
   /** Its contribution to the next batch (undefined: nothing after all). */
   take(): PartWrite | undefined;
+  /** Devices queued for the next batch, waiting for their acknowledgement (what the gather counts). */
+  waiting?(): number;
+  /** Whether something queued must not be held by the gather window (a probe, a flush, a close). */
+  urgent?(): boolean;
+}
+
+/** The writer's time: it measures its syncs and ends gather windows on a timer. */
+export interface WriterTiming {
+  clock: Pick<Clock, 'now'>;
+  /** Runs `fn` after `ms`; returns what cancels it. */
+  setTimer(fn: () => void, ms: number): () => void;
+}
+
+export const systemTiming: WriterTiming = {
+  clock: systemClock,
+  setTimer(fn, ms) {
+    // Not unref'd: a held batch must still be written before the process may end.
+    const timer = setTimeout(fn, ms);
+    return () => clearTimeout(timer);
+  },
+};
+
+export interface WriterOptions {
+  timing?: WriterTiming;
+  gather?: GatherOptions;
+}
+
+/** How the gather windows went: how often one held a batch, ended by the deadline, and for how long. */
+export interface GatherStats {
+  held: number;
+  timedOut: number;
+  heldMs: number;
 }
 
 const writers = new WeakMap<Store, StoreWriter>();
 
-/** The writer of `db` (made on first use): whoever writes to a store gets the same one. */
-export function writerFor(db: Store): StoreWriter {
+/**
+ * The writer of `db` (made on first use): whoever writes to a store gets the same one. `options` are for
+ * whoever makes it (tests with a manual clock do, before opening the stores); later callers pass none.
+ */
+export function writerFor(db: Store, options?: WriterOptions): StoreWriter {
   let writer = writers.get(db);
   if (writer === undefined) {
-    writer = new StoreWriter(db);
+    writer = new StoreWriter(db, options);
     writers.set(db, writer);
-  }
+  } else if (options !== undefined) throw new Error('writerFor: this database already has its writer');
   return writer;
 }
 
@@ -71,8 +112,25 @@ export class StoreWriter {
   private scheduled = false;
   /** idle() callers with nothing of theirs queued: they wait for the batch being written, not for quiet. */
   private afterCurrent: Array<() => void> = [];
+  readonly gatherStats: GatherStats = { held: 0, timedOut: 0, heldMs: 0 };
+  private readonly timing: WriterTiming;
+  private readonly window: GatherWindow;
+  /** The gather window holding the next batch, if one is. */
+  private holding: { since: number; resume: () => void; cancel: () => void } | undefined;
+  private endingHold = false;
 
-  constructor(private readonly db: Store) {}
+  constructor(
+    private readonly db: Store,
+    { timing = systemTiming, gather = DEFAULT_GATHER }: WriterOptions = {},
+  ) {
+    this.timing = timing;
+    this.window = new GatherWindow(gather);
+  }
+
+  /** The running estimate of a synced write's duration in ms (the gather window is a fraction of it). */
+  get syncEstimateMs(): number {
+    return this.window.syncEstimateMs;
+  }
 
   register(part: BatchPart): void {
     this.parts.add(part);
@@ -93,14 +151,24 @@ export class StoreWriter {
   idle(): Promise<void> {
     if (this.pending.length === 0 && this.waiters.length === 0 && !this.running && !this.scheduled)
       return Promise.resolve();
-    return new Promise((resolve) => {
+    const idle = new Promise<void>((resolve) => {
       if (this.pending.length === 0 && this.waiters.length === 0) this.afterCurrent.push(resolve);
       else this.pendingIdle.push(resolve);
     });
+    this.kick(); // someone waits for the writes: no gather window holds them
+    return idle;
   }
 
-  /** Something is waiting to be written: start a batch unless one is being written (then it goes next). */
+  /**
+   * Something is waiting to be written: start a batch unless one is being written (then it goes next).
+   * While a gather window holds the next batch, see whether it can end.
+   */
   kick(): void {
+    if (this.holding !== undefined) {
+      // At the end of this turn, so the datagrams read with the one that closed the window join it.
+      if (this.mayWriteNow()) this.endHoldSoon();
+      return;
+    }
     if (this.running || this.scheduled) return;
     this.scheduled = true;
     setImmediate(() => {
@@ -115,10 +183,63 @@ export class StoreWriter {
     return false;
   }
 
+  /** Devices queued for the next batch. */
+  private waiting(): number {
+    let count = 0;
+    for (const part of this.parts) count += part.waiting?.() ?? 0;
+    return count;
+  }
+
+  private urgent(): boolean {
+    if (this.pendingIdle.length > 0 || this.afterCurrent.length > 0) return true;
+    for (const part of this.parts) if (part.urgent?.() === true) return true;
+    return false;
+  }
+
+  private mayWriteNow(): boolean {
+    return this.urgent() || this.window.remaining(this.timing.clock.now(), this.waiting()) === 0;
+  }
+
+  /** Resolves when the next batch may be written: at once, or when its gather window ends. */
+  private gather(): Promise<void> | undefined {
+    const now = this.timing.clock.now();
+    const wait = this.urgent() ? 0 : this.window.remaining(now, this.waiting());
+    if (wait <= 0) return undefined;
+    this.gatherStats.held++;
+    return new Promise((resume) => {
+      const cancel = this.timing.setTimer(() => {
+        this.gatherStats.timedOut++;
+        // Timers run before the event loop reads sockets: let it read the datagrams already here first.
+        this.endHoldSoon();
+      }, wait);
+      this.holding = { since: now, resume, cancel };
+    });
+  }
+
+  private endHoldSoon(): void {
+    if (this.endingHold) return;
+    this.endingHold = true;
+    setImmediate(() => this.endHold());
+  }
+
+  private endHold(): void {
+    this.endingHold = false;
+    const holding = this.holding;
+    if (holding === undefined) return;
+    this.holding = undefined;
+    holding.cancel();
+    this.window.close();
+    this.gatherStats.heldMs += this.timing.clock.now() - holding.since;
+    holding.resume();
+  }
+
   private async run(): Promise<void> {
     if (this.running) return;
     this.running = true;
     while (this.hasWork()) {
+      const held = this.gather();
+      if (held !== undefined) await held;
+      this.window.close(); // used (or not needed): the next one opens after the next synced batch
       for (const part of this.parts) if (part.hasWork()) await part.beforeWrite?.();
       const operations = this.pending;
       const waiters = this.waiters;
@@ -136,19 +257,28 @@ export class StoreWriter {
         taken.push(write);
       }
       let failure: Error | undefined;
+      let started = 0;
       try {
         const batch = this.db.batch();
         for (const op of operations) addOperation(batch, op);
         for (const write of taken) write.apply(batch);
+        started = this.timing.clock.now();
         await batch.write({ sync });
         this.batches++;
       } catch (err) {
         failure = asError(err);
       }
+      const ended = this.timing.clock.now();
       for (const write of taken) write.settle(failure);
       for (const done of waiters) done(failure);
       for (const resolve of idle) resolve();
       this.wakeAfterCurrent();
+      // From the end of the settling: the devices answered have their PUBACKs now and will come back.
+      if (sync && failure === undefined) {
+        let answered = 0;
+        for (const write of taken) answered += write.answered ?? 0;
+        this.window.synced(this.timing.clock.now(), ended - started, answered, this.waiting());
+      }
     }
     this.running = false;
     this.wakeAfterCurrent();

@@ -1,0 +1,209 @@
+/**
+ * The gather window (store/gather-window.ts) and the writer that applies it (store/writer.ts), against a
+ * real LevelDB through the real outbox. Time is a manual clock and a manual timer handed to the writer,
+ * so when a batch is held, and for how long, is decided by the test, never by the machine's speed.
+ */
+import assert from 'node:assert/strict';
+import { describe, test, type TestContext } from 'node:test';
+import pino from 'pino';
+import { openStore } from '../src/store/db.js';
+import { DEFAULT_GATHER, GatherWindow, type GatherOptions } from '../src/store/gather-window.js';
+import { Outbox, type OutboxMessage } from '../src/store/outbox.js';
+import { writerFor, type StoreWriter, type WriterTiming } from '../src/store/writer.js';
+import { ManualClock } from '../src/time.js';
+import { withTempDir } from './helpers/tmp.js';
+import { sleep, waitUntil } from './helpers/wait.js';
+
+describe('gather window (the policy)', () => {
+  test('no window before a sync is measured, nor below minMs; a fraction of the sync, capped', () => {
+    const window = new GatherWindow(DEFAULT_GATHER);
+    assert.equal(window.windowMs, 0);
+    window.synced(0, 2, 10, 0); // a fast disk: a quarter of 2 ms is below a timer's 1 ms
+    assert.equal(window.windowMs, 0);
+    assert.equal(window.remaining(0, 0), 0, 'nothing is held on a fast disk');
+    const slow = new GatherWindow(DEFAULT_GATHER);
+    slow.synced(0, 10, 10, 0);
+    assert.equal(slow.windowMs, 2.5);
+    const sdCard = new GatherWindow(DEFAULT_GATHER);
+    sdCard.synced(0, 100, 10, 0);
+    assert.equal(sdCard.windowMs, DEFAULT_GATHER.maxMs);
+  });
+
+  test('the sync time is a running estimate: one slow sync does not set the window alone', () => {
+    const window = new GatherWindow(DEFAULT_GATHER);
+    window.synced(0, 10, 1, 0);
+    window.synced(0, 60, 1, 0);
+    assert.equal(window.syncEstimateMs, 10 + 0.2 * 50);
+  });
+
+  test('held until as many as were answered are back (their share), at most until the deadline', () => {
+    const window = new GatherWindow({ ...DEFAULT_GATHER, share: 1 });
+    window.synced(100, 10, 4, 3); // 4 answered, 3 already queued: 7 close it
+    assert.equal(window.remaining(100, 3), 2.5);
+    assert.equal(window.remaining(101, 6), 1.5);
+    assert.equal(window.remaining(101, 7), 0);
+    assert.equal(window.remaining(102.5, 6), 0, 'the deadline ends it whoever is missing');
+    const share = new GatherWindow(DEFAULT_GATHER);
+    share.synced(0, 10, 100, 0);
+    assert.equal(share.remaining(0, 89), 2.5);
+    assert.equal(share.remaining(0, 90), 0, '90% back is enough');
+  });
+
+  test('nobody answered, or closed: nothing is held', () => {
+    const window = new GatherWindow(DEFAULT_GATHER);
+    window.synced(0, 10, 0, 5);
+    assert.equal(window.remaining(0, 5), 0);
+    window.synced(0, 10, 3, 0);
+    assert.equal(window.remaining(0, 1), 2.5);
+    window.close();
+    assert.equal(window.remaining(0, 1), 0);
+  });
+});
+
+/** A manual timer on a manual clock: timers run only when the test fires them. */
+class ManualTiming implements WriterTiming {
+  readonly clock = new ManualClock();
+  readonly timers = new Set<{ ms: number; fn: () => void }>();
+  setTimer(fn: () => void, ms: number): () => void {
+    const timer = { ms, fn };
+    this.timers.add(timer);
+    return () => this.timers.delete(timer);
+  }
+  /** Runs every pending timer. */
+  fireAll(): void {
+    const due = [...this.timers];
+    this.timers.clear();
+    for (const timer of due) timer.fn();
+  }
+}
+
+const silent = pino({ level: 'silent' });
+
+function message(client: string): OutboxMessage {
+  return { clientId: client, topic: `mqttsn/${client}/t`, payload: Buffer.from('x'), retain: false, qos: 1 };
+}
+
+interface Rig {
+  outbox: Outbox;
+  writer: StoreWriter;
+  timing: ManualTiming;
+  /** Appends for `client`; resolves with the number of the synced batch that carried it. */
+  publish(client: string): Promise<number>;
+  /** Resolves once the writer has started writing the batch it is about to build (a turn later). */
+  writing(): Promise<void>;
+}
+
+async function rig(t: TestContext, gather: GatherOptions = { ...DEFAULT_GATHER, share: 1 }): Promise<Rig> {
+  const store = await openStore(withTempDir(t, 'gather-'));
+  const timing = new ManualTiming();
+  const writer = writerFor(store, { timing, gather });
+  const outbox = await Outbox.open(store, { gatewayId: 'gw', logger: silent });
+  t.after(async () => {
+    timing.fireAll();
+    await outbox.close();
+    await store.close();
+  });
+  const publish = (client: string): Promise<number> =>
+    new Promise((resolve, reject) => {
+      outbox.append(message(client), (err) => (err ? reject(err) : resolve(outbox.stats.syncBatches)));
+    });
+  // The writer starts a batch in a setImmediate; one queued after it runs once the write is under way.
+  const writing = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+  return { outbox, writer, timing, publish, writing };
+}
+
+/** A device's next message, sent a turn after its PUBACK (as a real one answers about 1 ms later). */
+function next(r: Rig, client: string, acked: Promise<number>): Promise<number> {
+  return acked
+    .then(() => new Promise<void>((resolve) => setImmediate(resolve)))
+    .then(() => r.publish(client));
+}
+
+describe('gather window (the writer, real LevelDB)', () => {
+  test('the devices just acknowledged share the next sync with those that arrived during the last one', async (t) => {
+    const r = await rig(t);
+    const a1 = r.publish('a');
+    const b1 = r.publish('b');
+    await r.writing();
+    r.timing.clock.advance(10); // the sync takes 10 ms: the window may be 2.5 ms
+    const c1 = r.publish('c'); // arrives while batch 1 syncs
+    const [a2, b2] = [next(r, 'a', a1), next(r, 'b', b1)];
+    assert.deepEqual(await Promise.all([a1, b1]), [1, 1]);
+    // Without the window, c's batch starts at once and a, b (back a turn later) wait for the one after.
+    assert.deepEqual(await Promise.all([c1, a2, b2]), [2, 2, 2], 'one sync for all three');
+    assert.equal(r.writer.gatherStats.timedOut, 0, 'closed by their return, not by the deadline');
+    assert.equal(r.timing.timers.size, 0);
+  });
+
+  test('a device that does not come back holds the next batch only until the deadline', async (t) => {
+    const r = await rig(t);
+    const a1 = r.publish('a');
+    await r.writing();
+    r.timing.clock.advance(10);
+    const c1 = r.publish('c');
+    let committed = false;
+    void c1.then(() => (committed = true));
+    assert.equal(await a1, 1);
+    await waitUntil(() => r.timing.timers.size === 1);
+    assert.deepEqual(
+      [...r.timing.timers].map((timer) => timer.ms),
+      [2.5],
+      'a quarter of the sync time',
+    );
+    await sleep(30); // real turns pass: only the deadline may end the hold
+    assert.equal(committed, false);
+    r.timing.clock.advance(2.5);
+    r.timing.fireAll();
+    assert.equal(await c1, 2);
+    assert.equal(r.writer.gatherStats.timedOut, 1);
+    assert.equal(r.writer.gatherStats.heldMs, 2.5);
+  });
+
+  test('a lone device is never held: its own next message closes the window', async (t) => {
+    const r = await rig(t, DEFAULT_GATHER);
+    let acked = r.publish('a');
+    await r.writing();
+    r.timing.clock.advance(10);
+    for (let i = 1; i <= 5; i++) {
+      assert.equal(await acked, i);
+      acked = next(r, 'a', Promise.resolve(i));
+      await r.writing();
+      r.timing.clock.advance(10);
+    }
+    assert.equal(await acked, 6);
+    assert.equal(r.writer.gatherStats.held, 0);
+    assert.equal(r.timing.timers.size, 0);
+  });
+
+  test('a flush is not held: what waits is written at once', async (t) => {
+    const r = await rig(t);
+    const a1 = r.publish('a');
+    await r.writing();
+    r.timing.clock.advance(10);
+    const c1 = r.publish('c');
+    await a1;
+    await waitUntil(() => r.timing.timers.size === 1);
+    await r.outbox.flush();
+    assert.equal(await c1, 2);
+    assert.equal(r.timing.timers.size, 0, 'the deadline timer is cancelled');
+    assert.equal(r.writer.gatherStats.timedOut, 0);
+  });
+
+  test('on a fast disk there is no window: the next batch starts at once', async (t) => {
+    const r = await rig(t);
+    const a1 = r.publish('a');
+    await r.writing();
+    r.timing.clock.advance(2); // a quarter of 2 ms is below what a timer can do
+    const c1 = r.publish('c');
+    assert.equal(await a1, 1);
+    assert.equal(await c1, 2);
+    assert.equal(r.writer.gatherStats.held, 0);
+  });
+
+  test('the writer of a database is made once: options for an existing one are refused', async (t) => {
+    const store = await openStore(withTempDir(t, 'gather-'));
+    t.after(() => store.close());
+    writerFor(store);
+    assert.throws(() => writerFor(store, { gather: DEFAULT_GATHER }), /already has its writer/);
+  });
+});

@@ -340,6 +340,26 @@ function defineOutboxMetrics(metric: Mirror<Snapshot>, quota: OutboxQuota | unde
     (s) => s.outbox.syncBatches,
   );
   metric.counter(
+    'mqttsn_outbox_synced_messages_total',
+    'Messages written in synced batches; ÷ mqttsn_outbox_sync_batches_total, the messages each fsync carried.',
+    (s) => s.outbox.syncedMessages ?? 0,
+  );
+  metric.counter(
+    'mqttsn_outbox_gather_held_total',
+    'Synced batches held back by the gather window for the devices just acknowledged to come back.',
+    (s) => s.outbox.gather?.held ?? 0,
+  );
+  metric.counter(
+    'mqttsn_outbox_gather_timeouts_total',
+    'Gather windows ended by their deadline (a fraction of the sync time) rather than by the devices coming back.',
+    (s) => s.outbox.gather?.timedOut ?? 0,
+  );
+  metric.counter(
+    'mqttsn_outbox_gather_held_seconds_total',
+    'Time the gather window held synced batches back, in all.',
+    (s) => (s.outbox.gather?.heldMs ?? 0) / 1000,
+  );
+  metric.counter(
     'mqttsn_outbox_write_errors_total',
     'Failed batch writes: the messages were not stored and devices got no PUBACK. Check the disk.',
     (s) => s.outbox.writeErrors,

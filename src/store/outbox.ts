@@ -296,6 +296,8 @@ export class Outbox extends EventEmitter<OutboxEvents> implements OutboxStore {
       acked: this.counters.acked,
       batches: this.writer.stats.batches,
       syncBatches: this.writer.stats.syncBatches,
+      syncedMessages: this.writer.stats.syncedPuts,
+      gather: { ...this.writer.gatherStats },
       writeErrors: this.writeErrors,
       ...(this.writeFailure === undefined
         ? {}

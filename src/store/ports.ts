@@ -41,6 +41,10 @@ export interface OutboxStats {
   /** Batch writes so far, and how many of them were synced. */
   batches: number;
   syncBatches: number;
+  /** Messages written in synced batches: ÷ syncBatches, the messages each fsync carried. */
+  syncedMessages?: number;
+  /** The writer's gather window (store/gather-window.ts): syncs it held back, of them ended by its deadline, ms held. */
+  gather?: { held: number; timedOut: number; heldMs: number };
   writeErrors: number;
   /** Set while writes fail (a full disk): why, for /healthz. */
   writeFailing?: string;

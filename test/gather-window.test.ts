@@ -18,12 +18,12 @@ describe('gather window (the policy)', () => {
   test('no window before a sync is measured, nor below minMs; a fraction of the sync, capped', () => {
     const window = new GatherWindow(DEFAULT_GATHER);
     assert.equal(window.windowMs, 0);
-    window.synced(0, 2, 10, 0); // a fast disk: a quarter of 2 ms is below a timer's 1 ms
+    window.synced(0, 1.5, 10, 0); // a fast disk: half of 1.5 ms is below a timer's 1 ms
     assert.equal(window.windowMs, 0);
     assert.equal(window.remaining(0, 0), 0, 'nothing is held on a fast disk');
     const slow = new GatherWindow(DEFAULT_GATHER);
-    slow.synced(0, 10, 10, 0);
-    assert.equal(slow.windowMs, 2.5);
+    slow.synced(0, 4, 10, 0);
+    assert.equal(slow.windowMs, 2);
     const sdCard = new GatherWindow(DEFAULT_GATHER);
     sdCard.synced(0, 100, 10, 0);
     assert.equal(sdCard.windowMs, DEFAULT_GATHER.maxMs);
@@ -37,16 +37,16 @@ describe('gather window (the policy)', () => {
   });
 
   test('held until as many as were answered are back (their share), at most until the deadline', () => {
-    const window = new GatherWindow({ ...DEFAULT_GATHER, share: 1 });
+    const window = new GatherWindow(DEFAULT_GATHER);
     window.synced(100, 10, 4, 3); // 4 answered, 3 already queued: 7 close it
-    assert.equal(window.remaining(100, 3), 2.5);
-    assert.equal(window.remaining(101, 6), 1.5);
+    assert.equal(window.remaining(100, 3), 5);
+    assert.equal(window.remaining(101, 6), 4);
     assert.equal(window.remaining(101, 7), 0);
-    assert.equal(window.remaining(102.5, 6), 0, 'the deadline ends it whoever is missing');
-    const share = new GatherWindow(DEFAULT_GATHER);
+    assert.equal(window.remaining(105, 6), 0, 'the deadline ends it whoever is missing');
+    const share = new GatherWindow({ ...DEFAULT_GATHER, share: 0.9 });
     share.synced(0, 10, 100, 0);
-    assert.equal(share.remaining(0, 89), 2.5);
-    assert.equal(share.remaining(0, 90), 0, '90% back is enough');
+    assert.equal(share.remaining(0, 89), 5);
+    assert.equal(share.remaining(0, 90), 0, '90% back is enough with share 0.9');
   });
 
   test('nobody answered, or closed: nothing is held', () => {
@@ -54,7 +54,7 @@ describe('gather window (the policy)', () => {
     window.synced(0, 10, 0, 5);
     assert.equal(window.remaining(0, 5), 0);
     window.synced(0, 10, 3, 0);
-    assert.equal(window.remaining(0, 1), 2.5);
+    assert.equal(window.remaining(0, 1), 5);
     window.close();
     assert.equal(window.remaining(0, 1), 0);
   });
@@ -93,7 +93,7 @@ interface Rig {
   writing(): Promise<void>;
 }
 
-async function rig(t: TestContext, gather: GatherOptions = { ...DEFAULT_GATHER, share: 1 }): Promise<Rig> {
+async function rig(t: TestContext, gather: GatherOptions = DEFAULT_GATHER): Promise<Rig> {
   const store = await openStore(withTempDir(t, 'gather-'));
   const timing = new ManualTiming();
   const writer = writerFor(store, { timing, gather });
@@ -125,7 +125,7 @@ describe('gather window (the writer, real LevelDB)', () => {
     const a1 = r.publish('a');
     const b1 = r.publish('b');
     await r.writing();
-    r.timing.clock.advance(10); // the sync takes 10 ms: the window may be 2.5 ms
+    r.timing.clock.advance(10); // the sync takes 10 ms: the window may be 5 ms
     const c1 = r.publish('c'); // arrives while batch 1 syncs
     const [a2, b2] = [next(r, 'a', a1), next(r, 'b', b1)];
     assert.deepEqual(await Promise.all([a1, b1]), [1, 1]);
@@ -147,20 +147,20 @@ describe('gather window (the writer, real LevelDB)', () => {
     await waitUntil(() => r.timing.timers.size === 1);
     assert.deepEqual(
       [...r.timing.timers].map((timer) => timer.ms),
-      [2.5],
-      'a quarter of the sync time',
+      [5],
+      'half the sync time',
     );
     await sleep(30); // real turns pass: only the deadline may end the hold
     assert.equal(committed, false);
-    r.timing.clock.advance(2.5);
+    r.timing.clock.advance(5);
     r.timing.fireAll();
     assert.equal(await c1, 2);
     assert.equal(r.writer.gatherStats.timedOut, 1);
-    assert.equal(r.writer.gatherStats.heldMs, 2.5);
+    assert.equal(r.writer.gatherStats.heldMs, 5);
   });
 
   test('a lone device is never held: its own next message closes the window', async (t) => {
-    const r = await rig(t, DEFAULT_GATHER);
+    const r = await rig(t);
     let acked = r.publish('a');
     await r.writing();
     r.timing.clock.advance(10);
@@ -193,7 +193,7 @@ describe('gather window (the writer, real LevelDB)', () => {
     const r = await rig(t);
     const a1 = r.publish('a');
     await r.writing();
-    r.timing.clock.advance(2); // a quarter of 2 ms is below what a timer can do
+    r.timing.clock.advance(1.5); // half of 1.5 ms is below what a timer can do
     const c1 = r.publish('c');
     assert.equal(await a1, 1);
     assert.equal(await c1, 2);

@@ -91,11 +91,27 @@ interface Rig {
   publish(client: string): Promise<number>;
   /** Resolves once the writer has started writing the batch it is about to build (a turn later). */
   writing(): Promise<void>;
+  /** Device a's message is synced while device c's arrives: their acknowledgements. */
+  aThenC(): Promise<{ a1: Promise<number>; c1: Promise<number> }>;
 }
 
-async function rig(t: TestContext, gather: GatherOptions = DEFAULT_GATHER): Promise<Rig> {
+/**
+ * The real outbox on a real LevelDB whose batch writes take `syncMs` on the writer's manual clock (the
+ * clock moves as each write starts), so the writer measures that sync time whatever the machine does.
+ */
+async function rig(t: TestContext, syncMs = 10, gather: GatherOptions = DEFAULT_GATHER): Promise<Rig> {
   const store = await openStore(withTempDir(t, 'gather-'));
   const timing = new ManualTiming();
+  const makeBatch = store.batch.bind(store);
+  store.batch = ((...args: Parameters<typeof makeBatch>) => {
+    const batch = makeBatch(...args);
+    const write = batch.write.bind(batch);
+    batch.write = ((options: Parameters<typeof write>[0]) => {
+      timing.clock.advance(syncMs);
+      return write(options);
+    }) as typeof batch.write;
+    return batch;
+  }) as typeof store.batch;
   const writer = writerFor(store, { timing, gather });
   const outbox = await Outbox.open(store, { gatewayId: 'gw', logger: silent });
   t.after(async () => {
@@ -109,7 +125,12 @@ async function rig(t: TestContext, gather: GatherOptions = DEFAULT_GATHER): Prom
     });
   // The writer starts a batch in a setImmediate; one queued after it runs once the write is under way.
   const writing = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
-  return { outbox, writer, timing, publish, writing };
+  const aThenC = async (): Promise<{ a1: Promise<number>; c1: Promise<number> }> => {
+    const a1 = publish('a');
+    await writing();
+    return { a1, c1: publish('c') };
+  };
+  return { outbox, writer, timing, publish, writing, aThenC };
 }
 
 /** A device's next message, sent a turn after its PUBACK (as a real one answers about 1 ms later). */
@@ -125,8 +146,7 @@ describe('gather window (the writer, real LevelDB)', () => {
     const a1 = r.publish('a');
     const b1 = r.publish('b');
     await r.writing();
-    r.timing.clock.advance(10); // the sync takes 10 ms: the window may be 5 ms
-    const c1 = r.publish('c'); // arrives while batch 1 syncs
+    const c1 = r.publish('c'); // arrives while batch 1 syncs (10 ms: the window may be 5 ms)
     const [a2, b2] = [next(r, 'a', a1), next(r, 'b', b1)];
     assert.deepEqual(await Promise.all([a1, b1]), [1, 1]);
     // Without the window, c's batch starts at once and a, b (back a turn later) wait for the one after.
@@ -137,10 +157,7 @@ describe('gather window (the writer, real LevelDB)', () => {
 
   test('a device that does not come back holds the next batch only until the deadline', async (t) => {
     const r = await rig(t);
-    const a1 = r.publish('a');
-    await r.writing();
-    r.timing.clock.advance(10);
-    const c1 = r.publish('c');
+    const { a1, c1 } = await r.aThenC();
     let committed = false;
     void c1.then(() => (committed = true));
     assert.equal(await a1, 1);
@@ -153,7 +170,7 @@ describe('gather window (the writer, real LevelDB)', () => {
     await sleep(30); // real turns pass: only the deadline may end the hold
     assert.equal(committed, false);
     r.timing.clock.advance(5);
-    r.timing.fireAll();
+    r.timing.fireAll(); // the deadline: c goes without a
     assert.equal(await c1, 2);
     assert.equal(r.writer.gatherStats.timedOut, 1);
     assert.equal(r.writer.gatherStats.heldMs, 5);
@@ -162,25 +179,19 @@ describe('gather window (the writer, real LevelDB)', () => {
   test('a lone device is never held: its own next message closes the window', async (t) => {
     const r = await rig(t);
     let acked = r.publish('a');
-    await r.writing();
-    r.timing.clock.advance(10);
     for (let i = 1; i <= 5; i++) {
       assert.equal(await acked, i);
       acked = next(r, 'a', Promise.resolve(i));
-      await r.writing();
-      r.timing.clock.advance(10);
     }
     assert.equal(await acked, 6);
+    assert.equal(r.writer.syncEstimateMs, 10, 'a window of 5 ms was open after every sync');
     assert.equal(r.writer.gatherStats.held, 0);
     assert.equal(r.timing.timers.size, 0);
   });
 
   test('a flush is not held: what waits is written at once', async (t) => {
     const r = await rig(t);
-    const a1 = r.publish('a');
-    await r.writing();
-    r.timing.clock.advance(10);
-    const c1 = r.publish('c');
+    const { a1, c1 } = await r.aThenC();
     await a1;
     await waitUntil(() => r.timing.timers.size === 1);
     await r.outbox.flush();
@@ -190,11 +201,8 @@ describe('gather window (the writer, real LevelDB)', () => {
   });
 
   test('on a fast disk there is no window: the next batch starts at once', async (t) => {
-    const r = await rig(t);
-    const a1 = r.publish('a');
-    await r.writing();
-    r.timing.clock.advance(1.5); // half of 1.5 ms is below what a timer can do
-    const c1 = r.publish('c');
+    const r = await rig(t, 1.5); // half of 1.5 ms is below what a timer can do
+    const { a1, c1 } = await r.aThenC();
     assert.equal(await a1, 1);
     assert.equal(await c1, 2);
     assert.equal(r.writer.gatherStats.held, 0);

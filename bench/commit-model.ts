@@ -2,9 +2,10 @@
  * The group-commit policy alone, without the machine's noise: a discrete-event model of D devices with
  * one QoS 1 message in flight each, a disk whose synced write takes F ms, and one main thread that
  * spends `cpu-us` per message (a share on arrival: decode and append; the rest after the sync: PUBACK and
- * uplink publish). The writer starts a sync either at once when the previous one is settled (the old
- * policy) or after the gather window (store/gather-window.ts, the real class). Prints msg/s against the
- * limits devices ÷ F and 1 / cpu, and messages per sync:
+ * uplink publish). The writer starts a sync at once when the previous one is settled (the old policy),
+ * or before settling it (pipelined: the disk never waits for the main thread), or after the gather
+ * window (store/gather-window.ts, the real class). Prints msg/s against the limits devices ÷ F and
+ * 1 / cpu, and messages per sync:
  *
  *   node --import tsx bench/commit-model.ts [--devices 50,200] [--fsync-ms 10] [--cpu-us 0,28,70]
  *       [--reply-us 300] [--seconds 5]
@@ -41,7 +42,7 @@ interface Result {
 }
 
 function simulate(
-  policy: 'at once' | 'gather',
+  policy: 'at once' | 'pipelined' | 'gather',
   devices: number,
   fsyncMs: number,
   cpuUs: number,
@@ -93,13 +94,15 @@ function simulate(
       window.close();
       startSync(mainFree);
     } else if (event.kind === 'synced') {
-      // Settling: each PUBACK goes out in turn; its device answers replyMs later.
-      for (let i = 1; i <= syncing; i++) push({ at: now + i * settleMs + replyMs, kind: 'arrive' });
-      mainFree = now + syncing * settleMs;
-      committed += syncing;
-      syncs++;
       const answered = syncing;
       syncing = 0;
+      committed += answered;
+      syncs++;
+      if (policy === 'pipelined' && pending > 0) startSync(now);
+      // Settling: each PUBACK goes out in turn; its device answers replyMs later.
+      for (let i = 1; i <= answered; i++) push({ at: now + i * settleMs + replyMs, kind: 'arrive' });
+      mainFree = now + answered * settleMs;
+      if (syncing > 0) continue;
       if (policy === 'gather') window.synced(mainFree, now - syncStarted, answered, pending);
       if (pending === 0) continue;
       const wait = policy === 'gather' ? window.remaining(mainFree, pending) : 0;
@@ -119,7 +122,7 @@ console.log(
   `model: ${seconds} s simulated, a message's main-thread time ${ARRIVAL_SHARE * 100}% on arrival, the rest at settling; gather ${JSON.stringify(gather)}`,
 );
 console.log(
-  'devices | fsync ms | cpu µs/msg | reply µs | limit msg/s | at once msg/s (%) | per sync | gather msg/s (%) | per sync',
+  'devices | fsync ms | cpu µs/msg | reply µs | limit msg/s | at once msg/s (%) | per sync | pipelined msg/s (%) | per sync | gather msg/s (%) | per sync',
 );
 for (const devices of list(values.devices))
   for (const fsyncMs of list(values['fsync-ms']))
@@ -127,6 +130,7 @@ for (const devices of list(values.devices))
       for (const replyUs of list(values['reply-us'])) {
         const limit = Math.min(devices / (fsyncMs / 1000), cpuUs > 0 ? 1e6 / cpuUs : Infinity);
         const old = simulate('at once', devices, fsyncMs, cpuUs, replyUs, seconds);
+        const pipelined = simulate('pipelined', devices, fsyncMs, cpuUs, replyUs, seconds);
         const gather = simulate('gather', devices, fsyncMs, cpuUs, replyUs, seconds);
         const pct = (r: Result): string => `${((r.perSecond / limit) * 100).toFixed(0)}%`;
         console.log(
@@ -138,6 +142,8 @@ for (const devices of list(values.devices))
             limit.toFixed(0).padStart(11),
             `${old.perSecond.toFixed(0)} (${pct(old)})`.padStart(17),
             old.perSync.toFixed(1).padStart(8),
+            `${pipelined.perSecond.toFixed(0)} (${pct(pipelined)})`.padStart(19),
+            pipelined.perSync.toFixed(1).padStart(8),
             `${gather.perSecond.toFixed(0)} (${pct(gather)})`.padStart(16),
             gather.perSync.toFixed(1).padStart(8),
           ].join(' | '),

@@ -110,6 +110,7 @@ function simulate(
       else startSync(mainFree);
     } else {
       holding = undefined;
+      window.expired(pending);
       window.close();
       if (pending > 0 && syncing === 0) startSync(now);
     }

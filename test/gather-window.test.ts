@@ -49,6 +49,21 @@ describe('gather window (the policy)', () => {
     assert.equal(share.remaining(0, 90), 0, '90% back is enough with share 0.9');
   });
 
+  test('a window that runs out mostly empty turns the next 8 off (slow devices), then is tried again', () => {
+    const window = new GatherWindow(DEFAULT_GATHER);
+    window.synced(0, 10, 10, 2); // 10 expected back on top of 2
+    window.expired(6); // 4 of them back: less than half
+    for (let i = 0; i < 8; i++) {
+      window.synced(0, 10, 10, 0);
+      assert.equal(window.remaining(0, 0), 0, `sync ${i + 1} after it is not held`);
+    }
+    window.synced(0, 10, 10, 0);
+    assert.equal(window.remaining(0, 0), 5, 'tried again');
+    window.expired(5); // half back: the window pays, it stays on
+    window.synced(0, 10, 10, 0);
+    assert.equal(window.remaining(0, 0), 5);
+  });
+
   test('nobody answered, or closed: nothing is held', () => {
     const window = new GatherWindow(DEFAULT_GATHER);
     window.synced(0, 10, 0, 5);

@@ -13,7 +13,9 @@
  * expected; it closes as soon as as many new waiters have arrived as were answered (a lone device is
  * never held: its own next message closes it), and it never lasts longer than `fraction` of the recent
  * sync time nor `maxMs`. Below `minMs` (a fast disk, where a timer could not be that short) there is no
- * window. Pure arithmetic on the times and counts it is given; the writer owns the clock and timer.
+ * window. Devices that answer slower than a window (a radio network with a long round trip) would only
+ * make every sync wait for nothing: a window that runs out with fewer than half of them back turns the
+ * next few off. Pure arithmetic on the times and counts it is given; the writer owns the clock and timer.
  */
 
 export interface GatherOptions {
@@ -35,6 +37,8 @@ export const DEFAULT_GATHER: GatherOptions = { fraction: 0.5, maxMs: 5, minMs: 1
 
 /** Weight of the newest sync in the running estimate of the sync time. */
 const SYNC_EWMA_WEIGHT = 0.2;
+/** Synced batches without a window after one that ran out mostly empty; then it is tried again. */
+const SKIP_AFTER_EMPTY_WINDOW = 8;
 
 export class GatherWindow {
   /** Running estimate of how long a synced batch write takes, in ms (0 until one is measured). */
@@ -42,6 +46,11 @@ export class GatherWindow {
   /** The waiting count that closes the open window, and when it closes anyway (monotonic ms). */
   private target = 0;
   private deadline = Number.NEGATIVE_INFINITY;
+  /** What was queued when the window opened, and how many were expected back on top. */
+  private openedWith = 0;
+  private expected = 0;
+  /** Windows still to skip after one that ran out mostly empty. */
+  private skip = 0;
 
   constructor(private readonly options: GatherOptions = DEFAULT_GATHER) {}
 
@@ -64,10 +73,20 @@ export class GatherWindow {
     this.syncMs = this.syncMs === 0 ? tookMs : this.syncMs + SYNC_EWMA_WEIGHT * (tookMs - this.syncMs);
     const window = this.windowMs;
     if (answered === 0 || window === 0) this.close();
-    else {
-      this.target = waiting + Math.max(1, Math.floor(answered * this.options.share));
+    else if (this.skip > 0) {
+      this.skip--;
+      this.close();
+    } else {
+      this.openedWith = waiting;
+      this.expected = Math.max(1, Math.floor(answered * this.options.share));
+      this.target = waiting + this.expected;
       this.deadline = now + window;
     }
+  }
+
+  /** The deadline passed with `waiting` queued: fewer than half back turns the next few windows off. */
+  expired(waiting: number): void {
+    if (waiting - this.openedWith < this.expected / 2) this.skip = SKIP_AFTER_EMPTY_WINDOW;
   }
 
   /** Nothing to wait for any more (a failed write, or the window was used). */

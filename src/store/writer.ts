@@ -209,6 +209,7 @@ export class StoreWriter {
     return new Promise((resume) => {
       const cancel = this.timing.setTimer(() => {
         this.gatherStats.timedOut++;
+        this.window.expired(this.waiting());
         // Timers run before the event loop reads sockets: let it read the datagrams already here first.
         this.endHoldSoon();
       }, wait);

@@ -9,10 +9,14 @@ import net from 'node:net';
 import { describe, test, type TestContext } from 'node:test';
 import mqtt from 'mqtt';
 import mqttPacket, { type IPublishPacket, type Packet } from 'mqtt-packet';
+import { entryOf } from '../src/store/entry.js';
 import type { Outbox } from '../src/store/outbox.js';
+import { encodeRecord } from '../src/store/record.js';
+import { wireSize, writePublish, type WireForm } from '../src/uplink/wire.js';
 import { requireMosquitto, startAedes, startMosquitto } from './helpers/broker.js';
 import { collect, type CollectedMessage } from './helpers/mqtt.js';
 import { LOOPBACK } from './helpers/ports.js';
+import { prng } from './helpers/prng.js';
 import { withTempDir } from './helpers/tmp.js';
 import { sleep, waitUntil } from './helpers/wait.js';
 import { openOutboxStore, startUplink } from './support/uplink-rig.js';
@@ -104,6 +108,52 @@ async function compareWithPublish(
     assert.ok(got.every((m) => m.properties?.userProperties === undefined));
   }
 }
+
+test('each wire form is what mqtt-packet encodes for that packet, id and DUP (seeded)', () => {
+  const random = prng(Number(process.env.WIRE_SEED ?? 7));
+  const forms: Array<[WireForm, 4 | 5, boolean]> = [
+    ['v5', 5, true],
+    ['v5-bare', 5, false],
+    ['v4', 4, false],
+  ];
+  for (let run = 0; run < 500; run++) {
+    const topic = `t/${'é'.repeat(Math.floor(random() * 5))}${'x'.repeat(Math.floor(random() * 200))}`;
+    const sizes = [0, 3, 100, 16_000, 16_400, 70_000];
+    const payload = Buffer.alloc(sizes[Math.floor(random() * sizes.length)]!, run & 0xff);
+    const userProperties = {
+      'mqttsn-id': `gw:${run}`,
+      'mqttsn-client': 'c'.repeat(Math.floor(random() * 50)),
+    };
+    const retain = random() < 0.5;
+    const entry = entryOf(run, encodeRecord({ topic, payload, retain, receivedAt: 0, userProperties }))!;
+    for (const [form, protocolVersion, withProperties] of forms) {
+      const id = 1 + Math.floor(random() * 65_535);
+      const dup = random() < 0.5;
+      const expected = mqttPacket.generate(
+        {
+          cmd: 'publish',
+          topic,
+          payload,
+          qos: 1,
+          dup,
+          retain,
+          messageId: id,
+          ...(withProperties ? { properties: { userProperties } } : {}),
+        },
+        { protocolVersion },
+      );
+      const out = Buffer.alloc(wireSize(entry, form) + 2, 0xee);
+      assert.equal(
+        writePublish(entry, form, id, dup, out, 1),
+        1 + expected.length,
+        `run ${run} ${form}: size`,
+      );
+      assert.deepEqual(out.subarray(1, 1 + expected.length), expected, `run ${run} ${form}`);
+      assert.equal(out[out.length - 1], 0xee, 'nothing written past the packet');
+    }
+    assert.equal(entry.packet.readUInt16BE(entry.propertiesAt - 2), 0, 'the stored record is not patched');
+  }
+});
 
 describe('what brokers deliver is what MQTT.js publish() delivered', () => {
   test('Mosquitto, MQTT 5', async (t) => {

@@ -74,7 +74,8 @@ function writeString(target: Buffer, at: number, text: string, bytes: number): n
   return at + 2 + bytes;
 }
 
-function writeVarint(target: Buffer, at: number, value: number): number {
+/** MQTT's variable-length integer at `at`; returns the offset after it. */
+export function writeVarint(target: Buffer, at: number, value: number): number {
   do {
     let byte = value % 128;
     value = Math.floor(value / 128);

@@ -5,7 +5,7 @@
  * again from fields.
  */
 import type { OutboxEntry } from '../store/ports.js';
-import { varintBytes } from '../store/record.js';
+import { varintBytes, writeVarint } from '../store/record.js';
 
 /** What goes on the wire: the stored MQTT 5 PUBLISH; MQTT 5 with no properties; MQTT 3.1.1 (none at all). */
 export type WireForm = 'v5' | 'v5-bare' | 'v4';
@@ -50,13 +50,7 @@ export function writePublish(
     at += packet.length;
   } else {
     target[at++] = packet[0]!;
-    let remaining = remainingLength(entry, form);
-    do {
-      let byte = remaining % 128;
-      remaining = Math.floor(remaining / 128);
-      if (remaining > 0) byte |= 0x80;
-      target[at++] = byte;
-    } while (remaining > 0);
+    at = writeVarint(target, at, remainingLength(entry, form));
     // Topic and packet id, then (MQTT 5) an empty property list, then the payload.
     target.set(packet.subarray(topicAt, propertiesAt), at);
     at += propertiesAt - topicAt;

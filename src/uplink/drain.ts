@@ -147,15 +147,20 @@ export class Drain {
     // A suspect goes out alone, so that a link it kills is not blamed on the messages behind it.
     const window = this.probeSeq === undefined ? this.options.window : 1;
     const sentAt = this.options.now(); // one clock read per refill: the watchdog needs no finer grain
+    let outOfIds = false;
     while (this.inflight.size < window && this.bufferPos < this.buffer.length && !this.writer.blocked) {
-      const entry = this.buffer[this.bufferPos++]!;
-      this.cursor = entry.seq;
+      const entry = this.buffer[this.bufferPos]!;
       // Dropped (quota, TTL) since it was read: nothing to send.
-      if (this.outbox.isLive(entry.seq)) this.publish(entry, sentAt);
+      if (this.outbox.isLive(entry.seq) && !this.publish(entry, sentAt)) {
+        outOfIds = true; // sent on a later refill, once a PUBACK frees an id
+        break;
+      }
+      this.bufferPos++;
+      this.cursor = entry.seq;
     }
     this.writer.flush(); // the whole refill: one socket write
     // Backpressure: the writer calls pump() again once the socket has drained.
-    if (this.inflight.size >= window || this.writer.blocked) return;
+    if (this.inflight.size >= window || this.writer.blocked || outOfIds) return;
     if (this.readInProgress) {
       this.pumpWanted = true; // something was committed during the read: read again after it
       return;
@@ -192,7 +197,8 @@ export class Drain {
     this.options.onProgress?.(idle);
   }
 
-  private publish(entry: OutboxEntry, sentAt: number): void {
+  /** Send `entry`, or refuse it for good; false (nothing done) when no packet id is free. */
+  private publish(entry: OutboxEntry, sentAt: number): boolean {
     const { counters, highestSent, maxPacketSize } = this.options;
     // Belt and braces behind the gateway's own checks: an entry the broker would refuse makes it drop
     // the link on every replay, stalling every device. Never send it: keep it with the dead letters.
@@ -200,7 +206,7 @@ export class Drain {
     const problem = entry.checked ? null : publishStringsProblem(entry);
     if (problem) {
       this.refused(entry, { reason: `not a valid MQTT string for the broker: ${problem}` }, 'invalidDropped');
-      return;
+      return true;
     }
     const size = wireSize(entry, this.form);
     if (maxPacketSize !== undefined && size > maxPacketSize) {
@@ -208,10 +214,11 @@ export class Drain {
       this.refused(entry, {
         reason: `PUBLISH of ${size} bytes exceeds the broker's maximum packet size of ${maxPacketSize}`,
       });
-      return;
+      return true;
     }
-    // Never null here: the window (at most 65,000) leaves ids to spare even with MQTT.js's own.
-    const id = this.options.packetIds.allocate()!;
+    // Null only if MQTT.js holds hundreds of ids itself while the window is near its 65,000 maximum.
+    const id = this.options.packetIds.allocate();
+    if (id === null) return false;
     this.byId.set(id, entry);
     this.inflight.set(entry.seq, sentAt);
     counters.published++;
@@ -220,6 +227,7 @@ export class Drain {
     if (dup) counters.resent++;
     else highestSent.seq = entry.seq;
     this.writer.add(entry, id, dup, size);
+    return true;
   }
 
   /** A PUBACK: ours when the id is one the drain sent (MQTT.js's own are left to it). */

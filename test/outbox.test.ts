@@ -436,7 +436,7 @@ describe('outbox', () => {
     assert.ok(lines.some((l) => l.msg.includes('unreadable record')));
   });
 
-  test('records are MQTT 5 PUBLISH packets behind a version byte, the receive time and the birth', () => {
+  test('records are MQTT 5 PUBLISH packets behind a version byte, the receive time and the birth (formats 4, 2, 1)', () => {
     const record = encodeRecord({
       topic: 'a/b',
       payload: new Uint8Array([1, 2, 3]),
@@ -445,7 +445,7 @@ describe('outbox', () => {
       bornAt: 77,
       userProperties: { 'mqttsn-id': 'gw:1' },
     });
-    assert.equal(record[0], 2);
+    assert.equal(record[0], 4, 'format 4: strings checked for the broker');
     assert.equal(record.readDoubleBE(1), 1234.5);
     assert.equal(record.readDoubleBE(9), 77);
     assert.equal(record[17]! >> 4, 3, 'PUBLISH packet type');
@@ -457,7 +457,8 @@ describe('outbox', () => {
       userProperties: { 'mqttsn-id': 'gw:1' },
     };
     assert.deepEqual(decodeRecord(record), decoded);
-    // Version 1 (no birth) is still read.
+    // Version 2 (same layout, strings not checked) and version 1 (no birth) are still read.
+    assert.deepEqual(decodeRecord(Buffer.from([2, ...record.subarray(1)])), decoded);
     const v1 = Buffer.concat([Buffer.from([1]), record.subarray(1, 9), record.subarray(17)]);
     assert.deepEqual(decodeRecord(v1), decoded);
     assert.throws(() => decodeRecord(Buffer.from([3, ...record.subarray(1)])), /format version/);

@@ -21,7 +21,8 @@ import type { AppendResult, OutboxEntry, OutboxMessage, OutboxStats, OutboxStore
 /** The outbox's vocabulary is defined with its port (ports.ts); named here too for its users. */
 export type { AppendResult, OutboxEntry, OutboxMessage, OutboxStats } from './ports.js';
 import { writerFor } from './writer.js';
-import { decodeRecord, encodeRecord, recordBornAt } from './record.js';
+import { entryOf } from './entry.js';
+import { encodeRecord, recordBornAt } from './record.js';
 import { Segment, SegmentTable, segmentRecords } from './segments.js';
 import { readSeq, seqKey } from './seq-key.js';
 import {
@@ -333,18 +334,8 @@ export class Outbox extends EventEmitter<OutboxEvents> implements OutboxStore {
       this.tail.clear();
       this.tailFrom = seq;
     }
-    const view = Buffer.isBuffer(payload)
-      ? payload
-      : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
-    this.tail.set(seq, {
-      seq,
-      topic,
-      payload: view,
-      retain,
-      userProperties,
-      clientId: message.clientId,
-      receivedAt,
-    });
+    // The tail holds the record itself (the bytes the uplink sends), as read() would from disk.
+    this.tail.set(seq, entryOf(seq, record)!);
     return 'queued';
   }
 
@@ -555,23 +546,13 @@ export class Outbox extends EventEmitter<OutboxEvents> implements OutboxStore {
   }
 
   private decode(seq: number, value: Buffer): OutboxEntry | undefined {
-    try {
-      const record = decodeRecord(value);
-      return {
-        seq,
-        topic: record.topic,
-        payload: record.payload,
-        retain: record.retain,
-        userProperties: record.userProperties,
-        clientId: record.userProperties[USER_PROPERTY_CLIENT] ?? '',
-        receivedAt: record.receivedAt,
-      };
-    } catch (err) {
-      // An unreadable record would block the queue forever: drop it, loudly.
-      this.logger.error({ err, seq }, 'outbox: dropping unreadable record');
+    const entry = entryOf(seq, value);
+    // An unreadable record would block the queue forever: drop it, loudly.
+    if (entry === undefined) {
+      this.logger.error({ seq, format: value[0] }, 'outbox: dropping unreadable record');
       this.drop(seq, 'invalid');
-      return undefined;
     }
+    return entry;
   }
 
   private onBatchWritten(puts: readonly PendingPut[], err: Error | undefined): void {

@@ -19,15 +19,28 @@ export interface OutboxMessage {
   qos: -1 | 0 | 1 | 2;
 }
 
+/**
+ * A stored message as the uplink reads it: the bytes of its MQTT 5 PUBLISH as stored (sent as they are,
+ * only the packet id and DUP patched) and where their parts are; the fields are read from those bytes on
+ * first use (dead letters, logs), not for every send.
+ */
 export interface OutboxEntry {
-  seq: number;
-  topic: string;
-  payload: Buffer;
-  retain: boolean;
+  readonly seq: number;
+  /** The PUBLISH (QoS 1, packet id 0, DUP clear): a view into the stored record, not a copy. */
+  readonly packet: Buffer;
+  /** Offsets into `packet`: the topic's length prefix, the properties' length, the payload. */
+  readonly topicAt: number;
+  readonly propertiesAt: number;
+  readonly payloadAt: number;
+  /** Topic and user properties were found valid for the broker when stored (record format 4). */
+  readonly checked: boolean;
+  readonly retain: boolean;
+  readonly receivedAt: number;
+  readonly topic: string;
+  readonly payload: Buffer;
   /** `mqttsn-id`, `mqttsn-client`, `mqttsn-received`. */
-  userProperties: Record<string, string>;
-  clientId: string;
-  receivedAt: number;
+  readonly userProperties: Record<string, string>;
+  readonly clientId: string;
 }
 
 export interface OutboxStats {

@@ -2,6 +2,7 @@ import { createRequire } from 'node:module';
 import type { Socket } from 'node:net';
 import mqtt, { type IClientOptions, type IConnackPacket, type IPublishPacket, type MqttClient } from 'mqtt';
 import type { ResolvedUplinkOptions } from './options.js';
+import { PacketIds } from './packet-ids.js';
 
 /**
  * A broker message; call `done()` once it is safe for the broker to consider it delivered, or
@@ -18,6 +19,8 @@ export type MessageHandler = (
 export interface Connected {
   client: MqttClient;
   connack: IConnackPacket;
+  /** The connection's packet ids: MQTT.js's messageIdProvider, shared with the drain. */
+  packetIds: PacketIds;
 }
 
 /** MQTT 3.1.1 CONNACK 0x01 and MQTT 5 CONNACK 0x84: the broker does not speak the version we asked for. */
@@ -101,7 +104,8 @@ export function connectOnce(
   onMessage: MessageHandler,
 ): Promise<Connected> {
   return new Promise((resolve, reject) => {
-    const client = mqtt.connect(url, clientOptions(options));
+    const packetIds = new PacketIds();
+    const client = mqtt.connect(url, { ...clientOptions(options), messageIdProvider: packetIds });
     // QoS 1/2 reach the handler before MQTT.js sends PUBACK / PUBREC, so the broker is acknowledged
     // only once the gateway has stored the message. Routing at PUBLISH time (not at PUBREL, where
     // MQTT.js hands QoS 2 over) also survives a link lost mid QoS 2 exchange. Set on the client, not
@@ -137,7 +141,7 @@ export function connectOnce(
         client.end(true);
         reject(err ?? new ClosedBeforeConnackError());
       } else {
-        resolve({ client, connack });
+        resolve({ client, connack, packetIds });
       }
     };
     let lastError: Error | undefined;

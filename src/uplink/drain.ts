@@ -6,14 +6,20 @@
  *
  * One Drain per connection. It starts at the oldest live entry, so after an outage everything that was
  * in flight is sent again, in order (at-least-once).
+ *
+ * PUBLISHes do not go through MQTT.js's publish(): the drain writes the bytes stored at append to the
+ * socket (publish-writer.ts, wire.ts), with packet ids from the allocator it shares with MQTT.js
+ * (packet-ids.ts), and takes the PUBACKs from MQTT.js's 'packetreceive' event. MQTT.js keeps everything
+ * else: connect, TLS, auth, keep-alive, subscriptions, the downlink, and its own presence PUBLISH.
  */
-import type { MqttClient } from 'mqtt';
+import { ReasonCodes, type MqttClient, type Packet } from 'mqtt';
 import type { Logger } from 'pino';
 import type { Outbox, OutboxEntry } from '../store/outbox.js';
+import { publishStringsProblem } from '../store/record.js';
 import type { UplinkCounters } from './counters.js';
-import { brokerTopicProblem } from '../topics/names.js';
-import { mqttStringProblem } from '../topics/mqtt-string.js';
-import { publishPacketSize } from './packet-size.js';
+import type { PacketIds } from './packet-ids.js';
+import { PublishWriter } from './publish-writer.js';
+import { wireFormOf, wireSize, type WireForm } from './wire.js';
 
 /** Why the broker will not take an entry, for the dead letters. */
 export interface Refusal {
@@ -27,6 +33,10 @@ export interface DrainOptions {
   ackTimeoutMs: number;
   /** Send user properties (MQTT 5 only). */
   userProperties: boolean;
+  /** The connection's MQTT version: 3.1.1 PUBLISHes carry no properties. */
+  protocolVersion: 4 | 5;
+  /** The connection's packet ids, shared with MQTT.js (its messageIdProvider). */
+  packetIds: PacketIds;
   /** Highest sequence number sent by this process so far, across connections (to count re-sends). */
   highestSent: { seq: number };
   counters: UplinkCounters;
@@ -49,6 +59,8 @@ export interface DrainOptions {
 
 /** PUBACK reason codes worth retrying on a new connection rather than dropping the message. */
 const TRANSIENT_REASON_CODES = new Set([0x91 /* packet id in use */, 0x97 /* quota exceeded */]);
+/** PUBACK 0x10 (no matching subscribers) is a success, as MQTT.js counts it. */
+const NO_MATCHING_SUBSCRIBERS = 0x10;
 
 export class Drain {
   private cursor = 0;
@@ -56,6 +68,14 @@ export class Drain {
   private bufferPos = 0;
   /** seq -> send time (ms), in send order: the first entry is the oldest PUBLISH awaiting PUBACK. */
   private readonly inflight = new Map<number, number>();
+  /** Packet id -> the entry sent under it, until its PUBACK. */
+  private readonly byId = new Map<number, OutboxEntry>();
+  private readonly form: WireForm;
+  private readonly writer: PublishWriter;
+  private readonly onPacket = (packet: Packet): void => {
+    if (packet.cmd === 'puback' && packet.messageId !== undefined)
+      this.onPuback(packet.messageId, packet.reasonCode);
+  };
   private readInProgress = false;
   private pumpScheduled = false;
   private pumpWanted = false;
@@ -73,6 +93,11 @@ export class Drain {
     private readonly options: DrainOptions,
   ) {
     this.probeSeq = options.probeSeq;
+    this.form = wireFormOf(options.protocolVersion, options.userProperties);
+    if (client.stream === undefined) throw new Error('uplink: the connection has no stream');
+    this.writer = new PublishWriter(client.stream, this.form, () => this.pump());
+    // Before MQTT.js's own handling of the packet, which ignores a PUBACK for an id it did not send.
+    client.on('packetreceive', this.onPacket);
     const checkEvery = Math.max(50, Math.min(1000, options.ackTimeoutMs / 4));
     this.watchdog = setInterval(() => this.checkAckTimeout(), checkEvery).unref();
     outbox.on('committed', this.onCommitted);
@@ -107,7 +132,9 @@ export class Drain {
     this.stopReading();
     this.stopped = true;
     clearInterval(this.watchdog);
+    this.client.off('packetreceive', this.onPacket);
     this.inflight.clear();
+    this.byId.clear();
     this.buffer = [];
     this.wakeDrainedWaiters();
   }
@@ -120,13 +147,20 @@ export class Drain {
     // A suspect goes out alone, so that a link it kills is not blamed on the messages behind it.
     const window = this.probeSeq === undefined ? this.options.window : 1;
     const sentAt = this.options.now(); // one clock read per refill: the watchdog needs no finer grain
-    while (this.inflight.size < window && this.bufferPos < this.buffer.length) {
-      const entry = this.buffer[this.bufferPos++]!;
-      this.cursor = entry.seq;
+    let outOfIds = false;
+    while (this.inflight.size < window && this.bufferPos < this.buffer.length && !this.writer.blocked) {
+      const entry = this.buffer[this.bufferPos]!;
       // Dropped (quota, TTL) since it was read: nothing to send.
-      if (this.outbox.isLive(entry.seq)) this.publish(entry, sentAt);
+      if (this.outbox.isLive(entry.seq) && !this.publish(entry, sentAt)) {
+        outOfIds = true; // sent on a later refill, once a PUBACK frees an id
+        break;
+      }
+      this.bufferPos++;
+      this.cursor = entry.seq;
     }
-    if (this.inflight.size >= window) return;
+    this.writer.flush(); // the whole refill: one socket write
+    // Backpressure: the writer calls pump() again once the socket has drained.
+    if (this.inflight.size >= window || this.writer.blocked || outOfIds) return;
     if (this.readInProgress) {
       this.pumpWanted = true; // something was committed during the read: read again after it
       return;
@@ -163,46 +197,48 @@ export class Drain {
     this.options.onProgress?.(idle);
   }
 
-  private publish(entry: OutboxEntry, sentAt: number): void {
+  /** Send `entry`, or refuse it for good; false (nothing done) when no packet id is free. */
+  private publish(entry: OutboxEntry, sentAt: number): boolean {
     const { counters, highestSent, maxPacketSize } = this.options;
-    // Belt and braces behind the gateway's own checks: an entry the broker would refuse (stored by an
-    // older version) makes it drop the link on every replay, stalling every device. Never send it:
-    // keep it with the dead letters.
-    const problem = invalidForBroker(entry);
+    // Belt and braces behind the gateway's own checks: an entry the broker would refuse makes it drop
+    // the link on every replay, stalling every device. Never send it: keep it with the dead letters.
+    // Records written by this version were checked when stored (format 4); older ones are checked here.
+    const problem = entry.checked ? null : publishStringsProblem(entry);
     if (problem) {
       this.refused(entry, { reason: `not a valid MQTT string for the broker: ${problem}` }, 'invalidDropped');
-      return;
+      return true;
     }
-    const properties = this.options.userProperties ? { userProperties: entry.userProperties } : undefined;
-    if (maxPacketSize !== undefined) {
-      const size = publishPacketSize(entry.topic, entry.payload.length, properties?.userProperties);
-      if (size > maxPacketSize) {
-        // The broker would close the link on it, on every reconnect: refuse it here instead.
-        this.refused(entry, {
-          reason: `PUBLISH of ${size} bytes exceeds the broker's maximum packet size of ${maxPacketSize}`,
-        });
-        return;
-      }
+    const size = wireSize(entry, this.form);
+    if (maxPacketSize !== undefined && size > maxPacketSize) {
+      // The broker would close the link on it, on every reconnect: refuse it here instead.
+      this.refused(entry, {
+        reason: `PUBLISH of ${size} bytes exceeds the broker's maximum packet size of ${maxPacketSize}`,
+      });
+      return true;
     }
+    // Null only if MQTT.js holds hundreds of ids itself while the window is near its 65,000 maximum.
+    const id = this.options.packetIds.allocate();
+    if (id === null) return false;
+    this.byId.set(id, entry);
     this.inflight.set(entry.seq, sentAt);
     counters.published++;
-    if (entry.seq <= highestSent.seq) counters.resent++;
+    // Sent before by this process (an earlier link): DUP, as MQTT asks of a re-delivery.
+    const dup = entry.seq <= highestSent.seq;
+    if (dup) counters.resent++;
     else highestSent.seq = entry.seq;
-    this.client.publish(entry.topic, entry.payload, { qos: 1, retain: entry.retain, properties }, (err) =>
-      this.onPuback(entry, err),
-    );
+    this.writer.add(entry, id, dup, size);
+    return true;
   }
 
-  private onPuback(entry: OutboxEntry, err: Error | null | undefined): void {
-    if (this.stopped || !this.inflight.delete(entry.seq)) return;
-    // MQTT.js reports success as null or undefined depending on the path.
-    if (err) {
-      const reasonCode = (err as Error & { code?: unknown }).code;
-      if (typeof reasonCode !== 'number') {
-        // MQTT.js gave up on it (connection closing): it must go out again, on a new connection.
-        this.options.onFailure(`publish failed: ${err.message}`);
-        return;
-      }
+  /** A PUBACK: ours when the id is one the drain sent (MQTT.js's own are left to it). */
+  private onPuback(id: number, reasonCode: number | undefined): void {
+    const entry = this.byId.get(id);
+    if (this.stopped || entry === undefined) return;
+    this.byId.delete(id);
+    this.options.packetIds.deallocate(id);
+    if (!this.inflight.delete(entry.seq)) return;
+    // As MQTT.js judged it: 0 and 0x10 are successes, anything else a refusal with that code.
+    if (reasonCode !== undefined && reasonCode > 0 && reasonCode !== NO_MATCHING_SUBSCRIBERS) {
       this.settled(entry.seq);
       const counted = `0x${reasonCode.toString(16).padStart(2, '0')}`;
       const { refusals } = this.options.counters;
@@ -214,7 +250,8 @@ export class Drain {
         return;
       }
       // A permanent refusal (not authorized, bad topic, too large, ...) would block the queue forever.
-      this.refused(entry, { reason: `PUBACK ${counted} ${err.message}`, reasonCode });
+      const text = ReasonCodes[reasonCode as keyof typeof ReasonCodes] ?? `reason code ${counted}`;
+      this.refused(entry, { reason: `PUBACK ${counted} Publish error: ${text}`, reasonCode });
       return;
     }
     this.settled(entry.seq);
@@ -281,17 +318,4 @@ export class Drain {
     this.drainedWaiters = [];
     for (const wake of waiters) wake();
   }
-}
-
-/** Why the broker would refuse this entry's topic or user properties, or null. */
-function invalidForBroker(entry: OutboxEntry): string | null {
-  const topic = brokerTopicProblem(entry.topic);
-  if (topic) return topic;
-  for (const [key, value] of Object.entries(entry.userProperties)) {
-    for (const text of [key, ...(Array.isArray(value) ? value : [value])]) {
-      const problem = mqttStringProblem(String(text));
-      if (problem) return `user property ${problem}`;
-    }
-  }
-  return null;
 }

@@ -11,6 +11,7 @@ import type { UplinkCounters } from './counters.js';
 import { Drain, type DrainOptions } from './drain.js';
 import type { LinkDrop } from './head-of-line.js';
 import type { ResolvedUplinkOptions } from './options.js';
+import type { PacketIds } from './packet-ids.js';
 
 export interface LinkContext {
   outbox: Outbox;
@@ -18,6 +19,8 @@ export interface LinkContext {
   counters: UplinkCounters;
   highestSent: { seq: number };
   subscriptions: ReadonlyMap<string, QoS>;
+  /** The connection's packet ids (shared with MQTT.js). */
+  packetIds: PacketIds;
   logger: Logger;
   /** Drain hooks: dead letters, head-of-line attribution, stall tracking. */
   drain: Pick<DrainOptions, 'probeSeq' | 'onRefused' | 'onSettled' | 'onProgress'>;
@@ -181,12 +184,14 @@ export class BrokerLink {
 
   private startDrain(): void {
     if (this.done) return;
-    const { outbox, options, counters, highestSent, logger } = this.context;
+    const { outbox, options, counters, highestSent, logger, packetIds } = this.context;
     this.drain = new Drain(this.client, outbox, {
       window: this.window,
       readChunk: options.readChunk,
       ackTimeoutMs: options.keepaliveSeconds * 1000,
       userProperties: options.protocolVersion === 5,
+      protocolVersion: options.protocolVersion,
+      packetIds,
       highestSent,
       counters,
       logger,

@@ -315,6 +315,7 @@ export class Uplink extends EventEmitter<UplinkEvents> {
       counters: this.counters,
       highestSent: this.highestSent,
       subscriptions: this.subscriptions,
+      packetIds: connected.packetIds,
       logger: this.logger,
       drain: {
         probeSeq: this.headOfLine.probeSeq((seq) => this.outbox.isLive(seq)),

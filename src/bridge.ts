@@ -14,7 +14,7 @@ import type { Uplink } from './uplink/uplink.js';
 import { applyTraceClients, createAdmin, createTrace } from './wiring/admin.js';
 import { brokerSubscriptions, deviceSink, routeBrokerMessages } from './wiring/adapters.js';
 import { gatewaySettings, liveGatewaySettings } from './wiring/gateway-settings.js';
-import { startObservability, type Observability } from './wiring/observability.js';
+import type { Observability } from './wiring/observability.js';
 import { presencePublisher } from './wiring/presence.js';
 import { boundedStep } from './wiring/shutdown.js';
 import { startStatsPublisher } from './wiring/stats.js';
@@ -115,6 +115,9 @@ export async function createBridge(config: Config, parts: BridgeParts = {}): Pro
       opened.statsTimer = startStatsPublisher(config.statsTopic, config.statsIntervalSeconds, sources);
     const admin = await createAdmin(config, gateway, trace, { log, clock });
     if (config.metrics !== undefined) {
+      // Loaded only when used: prom-client and the status page cost ~10 MB of RSS a gateway without
+      // --metrics (the default) does not need.
+      const { startObservability } = await import('./wiring/observability.js');
       opened.observability = await startObservability({ ...config, metrics: config.metrics }, sources, {
         log,
         recent: parts.recent,

@@ -1,0 +1,81 @@
+/**
+ * Memory with the default launch (issue 10: RSS within 64 MB without flags in a unit file). The real
+ * compiled gateway (`node dist/cli.js`, no node flags, as `mqttsn-bridge` runs) against aedes:
+ * V8's young generation stays at its starting size, and what only --metrics needs is not loaded.
+ * Sizes come from the gateway's own /metrics and from the modules it loaded, not from RSS (which
+ * depends on the machine).
+ */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test, type TestContext } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { operatorSizedYoungGeneration } from '../src/launch-flags.js';
+import { freePort, startAedes, withTempDir } from './helpers/index.js';
+import { spawnGateway } from './support/gateway-process.js';
+
+const LOADED_PACKAGES = fileURLToPath(new URL('./support/loaded-packages.mjs', import.meta.url));
+const MB = 1024 * 1024;
+
+async function gateway(t: TestContext, args: string[], nodeArgs: string[] = []) {
+  const dir = withTempDir(t, 'mqttsn-memory-');
+  const broker = await startAedes();
+  t.after(() => broker.close());
+  const loaded = join(dir, 'loaded.txt');
+  const gw = await spawnGateway(['--broker', broker.url, '--data-dir', join(dir, 'data'), ...args], {
+    compiled: true,
+    nodeArgs: ['--import', LOADED_PACKAGES, ...nodeArgs],
+    env: { LOADED_PACKAGES_FILE: loaded },
+  });
+  t.after(() => gw.signal('SIGKILL'));
+  return {
+    gw,
+    /** Stops the gateway (SIGTERM, a clean exit) and returns the npm packages it had loaded. */
+    async stopAndListPackages(): Promise<string[]> {
+      assert.equal(await gw.signal('SIGTERM'), 0, gw.output());
+      return readFileSync(loaded, 'utf8').split('\n');
+    },
+  };
+}
+
+async function newSpaceBytes(port: number): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const line = /^nodejs_heap_space_size_total_bytes\{space="new"\} (\d+)/m.exec(text);
+  assert.ok(line, 'the new space size is on /metrics');
+  return Number(line[1]);
+}
+
+test('a gateway launched without node flags keeps the young generation at its starting size', async (t) => {
+  const port = await freePort();
+  const { gw, stopAndListPackages } = await gateway(t, ['--metrics', `127.0.0.1:${port}`]);
+  // Loading the modules and starting grows an unconstrained young generation to 2 × 16 MB; with
+  // the growth factor at 1 it stays at 2 × 1 MB (V8's start) whatever runs.
+  const size = await newSpaceBytes(port);
+  assert.ok(size <= 4 * MB, `new space ${size / MB} MB, expected its starting size (2 MB)\n${gw.output()}`);
+  assert.ok((await stopAndListPackages()).includes('prom-client'), 'with --metrics, prom-client serves it');
+});
+
+test("an operator's own young-generation flag wins over the default", async (t) => {
+  const port = await freePort();
+  const { gw } = await gateway(t, ['--metrics', `127.0.0.1:${port}`], ['--max-semi-space-size=8']);
+  // Start-up alone fills a young generation the operator allowed to grow (2 × 8 MB).
+  const size = await newSpaceBytes(port);
+  assert.ok(size > 4 * MB, `new space ${size / MB} MB: the operator's flag was overridden\n${gw.output()}`);
+});
+
+test('without --metrics, the gateway does not load prom-client or the embedded broker', async (t) => {
+  const { stopAndListPackages } = await gateway(t, []);
+  const packages = await stopAndListPackages();
+  assert.ok(packages.includes('mqtt'), `the preload sees CommonJS packages: ${packages.join(' ')}`);
+  assert.ok(!packages.includes('prom-client'), `prom-client is loaded: ${packages.join(' ')}`);
+  assert.ok(!packages.includes('aedes'), `aedes is loaded: ${packages.join(' ')}`);
+});
+
+test('young-generation flags count from the command line and from NODE_OPTIONS, in either spelling', () => {
+  assert.equal(operatorSizedYoungGeneration([]), false);
+  assert.equal(operatorSizedYoungGeneration(['--max-old-space-size=64'], '--enable-source-maps'), false);
+  assert.equal(operatorSizedYoungGeneration(['--max-semi-space-size=2']), true);
+  assert.equal(operatorSizedYoungGeneration(['--max_semi_space_size=2']), true);
+  assert.equal(operatorSizedYoungGeneration([], '--min-semi-space-size=1'), true);
+  assert.equal(operatorSizedYoungGeneration([], '--semi-space-growth-factor=2'), true);
+});

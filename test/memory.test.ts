@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { operatorSizedYoungGeneration } from '../src/launch-flags.js';
-import { freePort, startAedes, withTempDir } from './helpers/index.js';
+import { freePort, MqttSnTestClient, startAedes, withTempDir } from './helpers/index.js';
 import { spawnGateway } from './support/gateway-process.js';
 
 const LOADED_PACKAGES = fileURLToPath(new URL('./support/loaded-packages.mjs', import.meta.url));
@@ -28,14 +28,12 @@ async function gateway(t: TestContext, args: string[], nodeArgs: string[] = []) 
     env: { LOADED_PACKAGES_FILE: loaded },
   });
   t.after(() => gw.signal('SIGKILL'));
-  return {
-    gw,
-    /** Stops the gateway (SIGTERM, a clean exit) and returns the npm packages it had loaded. */
-    async stopAndListPackages(): Promise<string[]> {
-      assert.equal(await gw.signal('SIGTERM'), 0, gw.output());
-      return readFileSync(loaded, 'utf8').split('\n');
-    },
+  /** Stops the gateway (SIGTERM, a clean exit) and returns what test/support/loaded-packages.mjs saw. */
+  const stop = async (): Promise<{ packages: string[]; numberCache: number }> => {
+    assert.equal(await gw.signal('SIGTERM'), 0, gw.output());
+    return JSON.parse(readFileSync(loaded, 'utf8')) as { packages: string[]; numberCache: number };
   };
+  return { gw, broker, stop, stopAndListPackages: async () => (await stop()).packages };
 }
 
 async function newSpaceBytes(port: number): Promise<number> {
@@ -69,6 +67,25 @@ test('without --metrics, the gateway does not load prom-client or the embedded b
   assert.ok(packages.includes('mqtt'), `the preload sees CommonJS packages: ${packages.join(' ')}`);
   assert.ok(!packages.includes('prom-client'), `prom-client is loaded: ${packages.join(' ')}`);
   assert.ok(!packages.includes('aedes'), `aedes is loaded: ${packages.join(' ')}`);
+});
+
+test("mqtt-packet's table of 65,536 packet-id Buffers (6 MB of heap) is never built", async (t) => {
+  const { gw, broker, stop } = await gateway(t, []);
+  const arrived = new Promise<string>((resolve) =>
+    broker.broker.on('publish', (packet) => {
+      if (packet.topic.endsWith('/memo')) resolve(packet.payload.toString());
+    }),
+  );
+  // A device message all the way to the broker: the uplink's CONNECT, the PUBLISH and its packet id,
+  // and the outbox record are all encoded by mqtt-packet.
+  const device = await MqttSnTestClient.create({ gatewayPort: gw.udpPort });
+  t.after(() => device.close());
+  await device.connect({ clientId: 'memo-1', duration: 60 });
+  const ack = await device.publish({ topicId: await device.register('memo'), qos: 1, data: 'hello' });
+  assert.equal(ack?.type, 'PUBACK');
+  assert.equal(await arrived, 'hello');
+  const { numberCache } = await stop();
+  assert.equal(numberCache, 0, 'entries in mqtt-packet/numbers.js cache');
 });
 
 test('young-generation flags count from the command line and from NODE_OPTIONS, in either spelling', () => {

@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { operatorSizedYoungGeneration } from '../src/launch-flags.js';
+import { defaultMemoryFlags } from '../src/launch-flags.js';
 import { freePort, MqttSnTestClient, startAedes, withTempDir } from './helpers/index.js';
 import { spawnGateway } from './support/gateway-process.js';
 
@@ -88,11 +88,13 @@ test("mqtt-packet's table of 65,536 packet-id Buffers (6 MB of heap) is never bu
   assert.equal(numberCache, 0, 'entries in mqtt-packet/numbers.js cache');
 });
 
-test('young-generation flags count from the command line and from NODE_OPTIONS, in either spelling', () => {
-  assert.equal(operatorSizedYoungGeneration([]), false);
-  assert.equal(operatorSizedYoungGeneration(['--max-old-space-size=64'], '--enable-source-maps'), false);
-  assert.equal(operatorSizedYoungGeneration(['--max-semi-space-size=2']), true);
-  assert.equal(operatorSizedYoungGeneration(['--max_semi_space_size=2']), true);
-  assert.equal(operatorSizedYoungGeneration([], '--min-semi-space-size=1'), true);
-  assert.equal(operatorSizedYoungGeneration([], '--semi-space-growth-factor=2'), true);
+test("each default memory flag yields to the operator's own, from the command line or NODE_OPTIONS", () => {
+  const both = ['--semi-space-growth-factor=1', '--optimize-for-size'];
+  assert.deepEqual(defaultMemoryFlags([]), both);
+  assert.deepEqual(defaultMemoryFlags(['--max-old-space-size=64'], '--enable-source-maps'), both);
+  assert.deepEqual(defaultMemoryFlags(['--max-semi-space-size=2']), ['--optimize-for-size']);
+  assert.deepEqual(defaultMemoryFlags(['--max_semi_space_size=2']), ['--optimize-for-size']);
+  assert.deepEqual(defaultMemoryFlags([], '--min-semi-space-size=1'), ['--optimize-for-size']);
+  assert.deepEqual(defaultMemoryFlags([], '--no-optimize-for-size'), ['--semi-space-growth-factor=1']);
+  assert.deepEqual(defaultMemoryFlags(['--semi-space-growth-factor=2', '--optimize_for_size']), []);
 });

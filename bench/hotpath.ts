@@ -12,7 +12,8 @@
  * Per trial: idle RSS after start; 1 device, QoS 1, one in flight: PUBACK p50; N devices: durable msg/s,
  * gateway CPU µs per message (utime+stime of the gateway process from /proc/<pid>/stat over the run),
  * RSS at the end and peak, RSS after 5 s idle; fsyncs per message (the shim's count at exit over every
- * message of the trial). The machine is shared: old and new alternate, the summary gives medians.
+ * message of the trial); "end anon" is the anonymous part of the end RSS (heaps), without the node
+ * binary's pages. The machine is shared: old and new alternate, the summary gives medians.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
@@ -60,6 +61,7 @@ interface Trial {
   p50Ms: number;
   cpuUsPerMsg: number;
   endRssMb: number;
+  endAnonMb: number;
   peakRssMb: number;
   idleAfterRssMb: number;
   fsyncsPerMsg: number;
@@ -156,6 +158,7 @@ async function trial(
   const many = await runSensors(gw.port, devices, seconds, `load-${build.name}`);
   const cpu = cpuSeconds(pid) - cpuBefore;
   const endRssMb = rssMb(pid, 'VmRSS');
+  const endAnonMb = rssMb(pid, 'RssAnon');
   const total = one.acked + many.acked;
   for (let waited = 0; arrivedCount() - before < total && waited < 30_000; waited += 50) await sleep(50);
   const arrived = `${arrivedCount() - before}/${total}`;
@@ -175,6 +178,7 @@ async function trial(
     p50Ms: many.p50,
     cpuUsPerMsg: (cpu * 1e6) / many.acked,
     endRssMb,
+    endAnonMb,
     peakRssMb,
     idleAfterRssMb,
     fsyncsPerMsg: syncs / total,
@@ -191,6 +195,8 @@ const COLUMNS: Array<[string, (t: Trial) => string]> = [
   ['p50 ms', (t) => t.p50Ms.toFixed(2)],
   ['CPU µs/msg', (t) => t.cpuUsPerMsg.toFixed(1)],
   ['end RSS MB', (t) => t.endRssMb.toFixed(1)],
+  // The anonymous part of it (heaps); the rest is mapped files, mostly the node binary's pages.
+  ['end anon MB', (t) => t.endAnonMb.toFixed(1)],
   ['peak RSS MB', (t) => t.peakRssMb.toFixed(1)],
   ['idle-after RSS MB', (t) => t.idleAfterRssMb.toFixed(1)],
   ['fsyncs/msg', (t) => t.fsyncsPerMsg.toFixed(4)],
@@ -247,6 +253,7 @@ async function main(): Promise<void> {
         p50Ms: med((t) => t.p50Ms),
         cpuUsPerMsg: med((t) => t.cpuUsPerMsg),
         endRssMb: med((t) => t.endRssMb),
+        endAnonMb: med((t) => t.endAnonMb),
         peakRssMb: med((t) => t.peakRssMb),
         idleAfterRssMb: med((t) => t.idleAfterRssMb),
         fsyncsPerMsg: med((t) => t.fsyncsPerMsg),

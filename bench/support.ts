@@ -31,8 +31,12 @@ export function machineCpuSeconds(): number {
   }
 }
 
-/** Resident memory of a process now (VmRSS) or at its peak so far (VmHWM), in MB. */
-export function rssMb(pid: number | undefined, field: 'VmRSS' | 'VmHWM'): number {
+/**
+ * Resident memory of a process now (VmRSS) or at its peak so far (VmHWM), in MB; or the anonymous part
+ * of it now (RssAnon: heaps, V8's and malloc's), without the mapped files (RssFile: mostly the pages of
+ * the node binary it has touched, about 40 MB however small the program).
+ */
+export function rssMb(pid: number | undefined, field: 'VmRSS' | 'VmHWM' | 'RssAnon'): number {
   try {
     const status = readFileSync(`/proc/${pid}/status`, 'utf8');
     return Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1]) / 1024;

@@ -44,6 +44,8 @@ rm -rf "$lib/deploy/debian"
 # 2. The launcher, the unit, the config.
 cat >"$root/usr/bin/mqttsn-bridge" <<'LAUNCHER'
 #!/bin/sh
+# Fewer glibc malloc arenas (the unit sets the same): only the environment can set it.
+export MALLOC_ARENA_MAX="${MALLOC_ARENA_MAX:-2}"
 exec /usr/bin/node /usr/lib/mqttsn-bridge/dist/cli.js "$@"
 LAUNCHER
 unit="$root/lib/systemd/system/mqttsn-bridge.service"

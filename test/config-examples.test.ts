@@ -24,7 +24,7 @@ const unitFile = join(deployDir, 'mqttsn-bridge.service');
 const dockerfile = join(deployDir, 'Dockerfile');
 
 /** The node flags that keep a Pi's memory low; the unit and the image must both use exactly these. */
-const MEMORY_FLAGS = ['--max-semi-space-size=2', '--max-old-space-size=64'];
+const MEMORY_FLAGS = ['--max-semi-space-size=1', '--max-old-space-size=64'];
 
 const load = (file: string, env: NodeJS.ProcessEnv = {}): Promise<Config> =>
   loadConfig({ argv: ['--config', file], env });
@@ -266,6 +266,7 @@ test("the unit's ExecStart: absolute node, the memory flags, and arguments the C
   assert.match(node, /^\/.+\/node$/, 'an absolute path to node');
   assert.match(script, /^\/.+\/mqttsn-bridge\/dist\/cli\.js$/, 'the installed package');
   assert.deepEqual(nodeFlags, MEMORY_FLAGS);
+  assert.ok(service.get('Environment')?.includes('MALLOC_ARENA_MAX=2'), 'fewer malloc arenas');
 
   const commandLine = parseCommandLine(args);
   assert.equal(commandLine.command, 'run');
@@ -341,6 +342,7 @@ test('the Dockerfile: multi-stage, non-root, /data, the same flags, an ENTRYPOIN
   );
   assert.equal(imageEnv.MQTTSN_BRIDGE_METRICS, undefined, 'no MQTTSN_BRIDGE_METRICS in the image');
   assert.equal(imageEnv.MQTTSN_BRIDGE_DATA_DIR, '/data', 'the data dir is a variable');
+  assert.equal(imageEnv.MALLOC_ARENA_MAX, '2', 'fewer malloc arenas, as in the systemd unit');
   assert.ok(exposed.includes('18830/tcp'), 'EXPOSE the documented metrics port');
 
   const healthcheck = all('HEALTHCHECK')[0];

@@ -1,0 +1,100 @@
+/**
+ * Memory with the default launch (issue 10: RSS within 64 MB without flags in a unit file). The real
+ * compiled gateway (`node dist/cli.js`, no node flags, as `mqttsn-bridge` runs) against aedes:
+ * V8's young generation stays at its starting size, and what only --metrics needs is not loaded.
+ * Sizes come from the gateway's own /metrics and from the modules it loaded, not from RSS (which
+ * depends on the machine).
+ */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test, type TestContext } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { defaultMemoryFlags } from '../src/launch-flags.js';
+import { freePort, MqttSnTestClient, startAedes, withTempDir } from './helpers/index.js';
+import { spawnGateway } from './support/gateway-process.js';
+
+const LOADED_PACKAGES = fileURLToPath(new URL('./support/loaded-packages.mjs', import.meta.url));
+const MB = 1024 * 1024;
+
+async function gateway(t: TestContext, args: string[], nodeArgs: string[] = []) {
+  const dir = withTempDir(t, 'mqttsn-memory-');
+  const broker = await startAedes();
+  t.after(() => broker.close());
+  const loaded = join(dir, 'loaded.txt');
+  const gw = await spawnGateway(['--broker', broker.url, '--data-dir', join(dir, 'data'), ...args], {
+    compiled: true,
+    nodeArgs: ['--import', LOADED_PACKAGES, ...nodeArgs],
+    env: { LOADED_PACKAGES_FILE: loaded },
+  });
+  t.after(() => gw.signal('SIGKILL'));
+  /** Stops the gateway (SIGTERM, a clean exit) and returns what test/support/loaded-packages.mjs saw. */
+  const stop = async (): Promise<{ packages: string[]; numberCache: number }> => {
+    assert.equal(await gw.signal('SIGTERM'), 0, gw.output());
+    return JSON.parse(readFileSync(loaded, 'utf8')) as { packages: string[]; numberCache: number };
+  };
+  return { gw, broker, stop, stopAndListPackages: async () => (await stop()).packages };
+}
+
+async function newSpaceBytes(port: number): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const line = /^nodejs_heap_space_size_total_bytes\{space="new"\} (\d+)/m.exec(text);
+  assert.ok(line, 'the new space size is on /metrics');
+  return Number(line[1]);
+}
+
+test('a gateway launched without node flags keeps the young generation at its starting size', async (t) => {
+  const port = await freePort();
+  const { gw, stopAndListPackages } = await gateway(t, ['--metrics', `127.0.0.1:${port}`]);
+  // Loading the modules and starting grows an unconstrained young generation to 2 × 16 MB; with
+  // the growth factor at 1 it stays at 2 × 1 MB (V8's start) whatever runs.
+  const size = await newSpaceBytes(port);
+  assert.ok(size <= 4 * MB, `new space ${size / MB} MB, expected its starting size (2 MB)\n${gw.output()}`);
+  assert.ok((await stopAndListPackages()).includes('prom-client'), 'with --metrics, prom-client serves it');
+});
+
+test("an operator's own young-generation flag wins over the default", async (t) => {
+  const port = await freePort();
+  const { gw } = await gateway(t, ['--metrics', `127.0.0.1:${port}`], ['--max-semi-space-size=8']);
+  // Start-up alone fills a young generation the operator allowed to grow (2 × 8 MB).
+  const size = await newSpaceBytes(port);
+  assert.ok(size > 4 * MB, `new space ${size / MB} MB: the operator's flag was overridden\n${gw.output()}`);
+});
+
+test('without --metrics, the gateway does not load prom-client or the embedded broker', async (t) => {
+  const { stopAndListPackages } = await gateway(t, []);
+  const packages = await stopAndListPackages();
+  assert.ok(packages.includes('mqtt'), `the preload sees CommonJS packages: ${packages.join(' ')}`);
+  assert.ok(!packages.includes('prom-client'), `prom-client is loaded: ${packages.join(' ')}`);
+  assert.ok(!packages.includes('aedes'), `aedes is loaded: ${packages.join(' ')}`);
+});
+
+test("mqtt-packet's table of 65,536 packet-id Buffers (6 MB of heap) is never built", async (t) => {
+  const { gw, broker, stop } = await gateway(t, []);
+  const arrived = new Promise<string>((resolve) =>
+    broker.broker.on('publish', (packet) => {
+      if (packet.topic.endsWith('/memo')) resolve(packet.payload.toString());
+    }),
+  );
+  // A device message all the way to the broker: the uplink's CONNECT, the PUBLISH and its packet id,
+  // and the outbox record are all encoded by mqtt-packet.
+  const device = await MqttSnTestClient.create({ gatewayPort: gw.udpPort });
+  t.after(() => device.close());
+  await device.connect({ clientId: 'memo-1', duration: 60 });
+  const ack = await device.publish({ topicId: await device.register('memo'), qos: 1, data: 'hello' });
+  assert.equal(ack?.type, 'PUBACK');
+  assert.equal(await arrived, 'hello');
+  const { numberCache } = await stop();
+  assert.equal(numberCache, 0, 'entries in mqtt-packet/numbers.js cache');
+});
+
+test("each default memory flag yields to the operator's own, from the command line or NODE_OPTIONS", () => {
+  const both = ['--semi-space-growth-factor=1', '--optimize-for-size'];
+  assert.deepEqual(defaultMemoryFlags([]), both);
+  assert.deepEqual(defaultMemoryFlags(['--max-old-space-size=64'], '--enable-source-maps'), both);
+  assert.deepEqual(defaultMemoryFlags(['--max-semi-space-size=2']), ['--optimize-for-size']);
+  assert.deepEqual(defaultMemoryFlags(['--max_semi_space_size=2']), ['--optimize-for-size']);
+  assert.deepEqual(defaultMemoryFlags([], '--min-semi-space-size=1'), ['--optimize-for-size']);
+  assert.deepEqual(defaultMemoryFlags([], '--no-optimize-for-size'), ['--semi-space-growth-factor=1']);
+  assert.deepEqual(defaultMemoryFlags(['--semi-space-growth-factor=2', '--optimize_for_size']), []);
+});

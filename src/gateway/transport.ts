@@ -1,5 +1,6 @@
 import dgram, { type RemoteInfo, type Socket } from 'node:dgram';
-import { isIPv6 } from 'node:net';
+import dns from 'node:dns';
+import { isIP, isIPv6 } from 'node:net';
 import type { Logger } from 'pino';
 import { decode, encode } from '../codec/index.js';
 import type { CodecOptions, Packet } from '../codec/types.js';
@@ -57,7 +58,11 @@ export class Transport {
   async bind(listen: readonly ListenAddress[], inbound: Inbound): Promise<void> {
     this.inbound = inbound;
     for (const { host, port } of listen) {
-      const socket = dgram.createSocket({ type: isIPv6(host) ? 'udp6' : 'udp4', ipv6Only: isIPv6(host) });
+      const socket = dgram.createSocket({
+        type: isIPv6(host) ? 'udp6' : 'udp4',
+        ipv6Only: isIPv6(host),
+        lookup: literalLookup,
+      });
       socket.on('message', (buf, rinfo) => this.onDatagram(socket, buf, rinfo));
       socket.on('error', (err) => this.log.error({ err }, 'UDP socket error'));
       await whenBound(socket, (bound) => socket.bind(port, host, bound)).catch(
@@ -221,6 +226,23 @@ export class Transport {
     this.stats.sendErrors++;
     this.warn.warn('send-error', { err }, 'sending a datagram failed');
   };
+}
+
+/**
+ * Every reply goes to an address a datagram came from: an IP literal. Node's default (dns.lookup)
+ * answers a literal on the next tick, so each send left the socket only once the current callback and
+ * every promise continuation queued behind it had run: after a commit, the PUBACKs waited for the
+ * uplink's publishing of the same batch (~0.2 ms for a lone device). Answered at once, `socket.send`
+ * hands the datagram to the kernel before it returns; a name still goes through dns.lookup.
+ */
+function literalLookup(
+  host: string,
+  family: number | dns.LookupOneOptions,
+  callback: (err: NodeJS.ErrnoException | null, address: string, family: number) => void,
+): void {
+  const literal = isIP(host);
+  if (literal !== 0) callback(null, host, literal);
+  else dns.lookup(host, family as dns.LookupOneOptions, callback);
 }
 
 const NOWHERE: Inbound = {

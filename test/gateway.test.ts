@@ -163,6 +163,31 @@ test('a client-specific predefined id wins over the global one', async (t) => {
   assert.equal((await gw.stored())[0]!.topic, 'special/five');
 });
 
+// A reload of predefined ids while a session publishes on one: e2e.test.ts (SIGHUP).
+test('a topic id resolved once follows its re-registration to another name after a clean session', async (t) => {
+  const gw = await startGateway(t);
+  const c = await gw.client();
+  await c.connect({ clientId: 'dev' });
+  const temp = await c.register('temp');
+  await c.publish({ topicId: temp, topicIdType: 'normal', qos: 1, data: '1' });
+  await c.publish({ topicId: 5, topicIdType: 'predefined', qos: 1, data: '2' });
+  await c.connect({ clientId: 'dev', cleanSession: true }); // clears the topic table
+  const hum = await c.register('hum');
+  assert.equal(hum, temp, 'the cleared table gives the same id out again');
+  await c.publish({ topicId: hum, topicIdType: 'normal', qos: 1, data: '3' });
+  await c.publish({ topicId: 5, topicIdType: 'predefined', qos: 1, data: '4' });
+  await waitUntil(async () => (await gw.stored()).length === 4);
+  assert.deepEqual(
+    (await gw.stored()).map((e) => [e.topic, text(e.payload)]),
+    [
+      ['mqttsn/dev/temp', '1'],
+      ['factory/alarms', '2'],
+      ['mqttsn/dev/hum', '3'],
+      ['factory/alarms', '4'],
+    ],
+  );
+});
+
 test('unknown topic ids are answered with PUBACK "invalid topic id", also at QoS 0', async (t) => {
   const gw = await startGateway(t);
   const c = await gw.client();

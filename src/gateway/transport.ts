@@ -17,6 +17,8 @@ import type { GatewayStats } from './stats.js';
 export interface Inbound {
   /** The session bound at this address: replies reuse its Peer (no allocation per datagram). */
   sessionAt(key: string): Session | undefined;
+  /** sessionAt(peerKey(address, port)) for a direct sender, without building the key per datagram. */
+  sessionFrom(address: string, port: number): Session | undefined;
   packet(peer: Peer, session: Session | undefined, packet: Packet, length: number): void;
   /** Larger than the packet size limit: decoded, so the refusal can name its message id. */
   oversized(peer: Peer, session: Session | undefined, packet: Packet, length: number): void;
@@ -174,10 +176,9 @@ export class Transport {
     try {
       packet = decode(buf, this.decodeOptions);
     } catch (err) {
-      const key = peerKey(rinfo.address, rinfo.port);
-      const peer = this.peerFor(socket, rinfo, undefined, key, this.inbound.sessionAt(key));
-      if (this.tap?.active)
-        this.tap.packet('in', peer, buf, undefined, this.inbound.sessionAt(key)?.clientId);
+      const session = this.inbound.sessionFrom(rinfo.address, rinfo.port);
+      const peer = this.peerFor(socket, rinfo, undefined, session);
+      if (this.tap?.active) this.tap.packet('in', peer, buf, undefined, session?.clientId);
       this.inbound.undecodable(peer, buf, err);
       return;
     }
@@ -186,9 +187,11 @@ export class Transport {
       wirelessNodeId = packet.wirelessNodeId.slice();
       packet = packet.packet;
     }
-    const key = peerKey(rinfo.address, rinfo.port, wirelessNodeId);
-    const session = this.inbound.sessionAt(key);
-    const peer = this.peerFor(socket, rinfo, wirelessNodeId, key, session);
+    const session =
+      wirelessNodeId === undefined
+        ? this.inbound.sessionFrom(rinfo.address, rinfo.port)
+        : this.inbound.sessionAt(peerKey(rinfo.address, rinfo.port, wirelessNodeId));
+    const peer = this.peerFor(socket, rinfo, wirelessNodeId, session);
     if (this.tap?.active) this.tap.packet('in', peer, buf, packet, session?.clientId);
     // The one size rule: whatever the type, a datagram over the limit is not handled.
     if (buf.length > this.maxPacketSize()) {
@@ -204,16 +207,16 @@ export class Transport {
     this.inbound.packet(peer, session, packet, buf.length);
   }
 
+  /** The bound session's Peer when it spoke on the same socket (no allocation), else a new one. */
   private peerFor(
     socket: Socket,
     rinfo: RemoteInfo,
     wirelessNodeId: Uint8Array | undefined,
-    key: string,
     session: Session | undefined,
   ): Peer {
-    return session && session.peer.socket === socket
-      ? session.peer
-      : { socket, address: rinfo.address, port: rinfo.port, wirelessNodeId, key };
+    if (session && session.peer.socket === socket) return session.peer;
+    const key = peerKey(rinfo.address, rinfo.port, wirelessNodeId);
+    return { socket, address: rinfo.address, port: rinfo.port, wirelessNodeId, key };
   }
 
   private readonly onReplySent = (err: Error | null): void => {
@@ -247,6 +250,7 @@ function literalLookup(
 
 const NOWHERE: Inbound = {
   sessionAt: () => undefined,
+  sessionFrom: () => undefined,
   packet: () => undefined,
   oversized: () => undefined,
   undecodable: () => undefined,

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import { test } from 'node:test';
+import { Worker } from 'node:worker_threads';
 import pino from 'pino';
 import { ReturnCode } from '../src/codec/constants.js';
 import { encode, shortTopicId } from '../src/codec/index.js';
@@ -111,4 +113,66 @@ test('the commit table: an exception in the acknowledgement is caught at the com
   table.take({ clientId: 'c' } as Session, 1, 1, 1, 0).callback();
   assert.equal(stats.errorsByBoundary.get('commit'), 1);
   assert.equal(table.pooled, 1, 'the slot is back in the pool anyway');
+});
+
+/**
+ * A device in a worker thread (its own event loop), so it can receive while the gateway's thread is
+ * blocked: it connects, publishes one QoS 1 message and raises `flag` when the PUBACK arrives.
+ */
+const DEVICE_THREAD = `
+const { workerData, parentPort } = require('node:worker_threads');
+const dgram = require('node:dgram');
+const { port, connect, publish, flag } = workerData;
+const socket = dgram.createSocket('udp4');
+socket.on('message', (msg) => {
+  if (msg[1] === 0x05) socket.send(publish, port, '127.0.0.1');
+  else if (msg[1] === 0x0d) {
+    Atomics.store(flag, 0, 1);
+    Atomics.notify(flag, 0);
+    socket.close();
+    parentPort.postMessage('acked');
+  }
+});
+socket.bind(0, '127.0.0.1', () => socket.send(connect, port, '127.0.0.1'));
+`;
+
+test('a commit hands its PUBACKs to the kernel before anything after it runs (the uplink publishing the batch)', async (t) => {
+  const gw = await startGateway(t);
+  const flag = new Int32Array(new SharedArrayBuffer(4));
+  const waited: string[] = [];
+  // The uplink listens to the same event: whatever it does for the batch comes after this listener.
+  gw.outbox.on('committed', () => {
+    // Blocks the gateway's thread: a PUBACK deferred to a later tick (dns.lookup answering an IP
+    // literal on the next tick, as Node's default does) cannot reach the device meanwhile.
+    if (waited.length === 0) waited.push(Atomics.wait(flag, 0, 0, 10_000));
+  });
+  const device = new Worker(DEVICE_THREAD, {
+    eval: true,
+    workerData: {
+      port: gw.port,
+      flag,
+      connect: encode({
+        type: 'CONNECT',
+        will: false,
+        cleanSession: true,
+        protocolId: 1,
+        duration: 60,
+        clientId: 'worker-device',
+      }),
+      publish: encode({
+        type: 'PUBLISH',
+        dup: false,
+        qos: 1,
+        retain: false,
+        topicIdType: 'short',
+        topicId: shortTopicId('ab'),
+        msgId: 7,
+        data: Buffer.from('x'),
+      }),
+    },
+  });
+  t.after(() => device.terminate());
+  await once(device, 'message');
+  assert.equal(waited.length, 1, 'one commit');
+  assert.notEqual(waited[0], 'timed-out', 'the PUBACK reached the device while the commit was still running');
 });

@@ -4,7 +4,7 @@ import { ReturnCode } from '../src/codec/constants.js';
 import dgram from 'node:dgram';
 import { decode, encode, shortTopicId } from '../src/codec/index.js';
 import type { Packet } from '../src/codec/types.js';
-import { sleep, waitUntil } from './helpers/index.js';
+import { MqttSnTestClient, sleep, waitUntil } from './helpers/index.js';
 import { startGateway } from './support/gateway-fixture.js';
 
 const text = (bytes: Uint8Array): string => Buffer.from(bytes).toString();
@@ -161,6 +161,31 @@ test('a client-specific predefined id wins over the global one', async (t) => {
   await c.connect({ clientId: 'special' });
   await c.publish({ topicId: 5, topicIdType: 'predefined', qos: 1, data: 'x' });
   assert.equal((await gw.stored())[0]!.topic, 'special/five');
+});
+
+// A reload of predefined ids while a session publishes on one: e2e.test.ts (SIGHUP).
+test('a topic id resolved once follows its re-registration to another name after a clean session', async (t) => {
+  const gw = await startGateway(t);
+  const c = await gw.client();
+  await c.connect({ clientId: 'dev' });
+  const temp = await c.register('temp');
+  await c.publish({ topicId: temp, topicIdType: 'normal', qos: 1, data: '1' });
+  await c.publish({ topicId: 5, topicIdType: 'predefined', qos: 1, data: '2' });
+  await c.connect({ clientId: 'dev', cleanSession: true }); // clears the topic table
+  const hum = await c.register('hum');
+  assert.equal(hum, temp, 'the cleared table gives the same id out again');
+  await c.publish({ topicId: hum, topicIdType: 'normal', qos: 1, data: '3' });
+  await c.publish({ topicId: 5, topicIdType: 'predefined', qos: 1, data: '4' });
+  await waitUntil(async () => (await gw.stored()).length === 4);
+  assert.deepEqual(
+    (await gw.stored()).map((e) => [e.topic, text(e.payload)]),
+    [
+      ['mqttsn/dev/temp', '1'],
+      ['factory/alarms', '2'],
+      ['mqttsn/dev/hum', '3'],
+      ['factory/alarms', '4'],
+    ],
+  );
 });
 
 test('unknown topic ids are answered with PUBACK "invalid topic id", also at QoS 0', async (t) => {
@@ -430,6 +455,53 @@ test('IPv6: the gateway listens on ::1 and answers from the same socket', async 
   assert.equal((await c.connect({ clientId: 'v6' })).returnCode, ReturnCode.ACCEPTED);
   const ack = await c.publish({ topicName: 'six', qos: 1, data: '6' });
   assert.equal(ack?.type === 'PUBACK' && ack.returnCode, ReturnCode.ACCEPTED);
+});
+
+test('two devices at the same port number on different addresses are told apart, also once one leaves', async (t) => {
+  const gw = await startGateway(t, {
+    listen: [
+      { host: '127.0.0.1', port: 0 },
+      { host: '::1', port: 0 },
+    ],
+  });
+  const gatewayPort = (family: string): number =>
+    gw.gateway.addresses().find((a) => a.family === family)!.port;
+  const v4 = await MqttSnTestClient.create({ gatewayPort: gatewayPort('IPv4') });
+  t.after(() => v4.close());
+  const v6 = await MqttSnTestClient.create({
+    gatewayPort: gatewayPort('IPv6'),
+    family: 'udp6',
+    bindPort: v4.port,
+  });
+  t.after(() => v6.close());
+  await v4.connect({ clientId: 'four' });
+  await v6.connect({ clientId: 'six' });
+  await v4.publish({ topicName: 'ab', topicIdType: 'short', qos: 1, data: '4a' });
+  await v6.publish({ topicName: 'ab', topicIdType: 'short', qos: 1, data: '6a' });
+  await v4.send({ type: 'DISCONNECT' });
+  await v4.next('DISCONNECT');
+  await v6.publish({ topicName: 'ab', topicIdType: 'short', qos: 1, data: '6b' });
+  // No session at the IPv4 address any more: told to connect again, nothing stored.
+  await v4.send({
+    type: 'PUBLISH',
+    dup: false,
+    qos: 1,
+    retain: false,
+    topicIdType: 'short',
+    topicId: shortTopicId('ab'),
+    msgId: 9,
+    data: Buffer.from('4b'),
+  });
+  await v4.next('DISCONNECT');
+  await waitUntil(async () => (await gw.stored()).length === 3);
+  assert.deepEqual(
+    (await gw.stored()).map((e) => [e.clientId, e.topic, text(e.payload)]),
+    [
+      ['four', 'mqttsn/four/ab', '4a'],
+      ['six', 'mqttsn/six/ab', '6a'],
+      ['six', 'mqttsn/six/ab', '6b'],
+    ],
+  );
 });
 
 test('QoS 0 while the uplink is down is dropped and counted when buffering is off', async (t) => {

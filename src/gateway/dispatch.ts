@@ -87,6 +87,10 @@ export class Dispatcher implements Inbound {
     return this.env.sessions.byPeer(key);
   }
 
+  sessionFrom(address: string, port: number): Session | undefined {
+    return this.env.sessions.atAddress(address, port);
+  }
+
   packet(peer: Peer, session: Session | undefined, packet: Packet, length: number): void {
     const env = this.env;
     if (session) env.lifecycle.heardFrom(session);

@@ -107,6 +107,8 @@ export interface BrokerSubscriptions {
 export interface SessionRegistry {
   byClientId(clientId: string): Session | undefined;
   byPeer(key: string): Session | undefined;
+  /** byPeer(peerKey(address, port)), without building the key: a direct sender, per datagram. */
+  atAddress(address: string, port: number): Session | undefined;
   readonly size: number;
   /** A new session bound to `peer`. */
   create(clientId: string, peer: Peer): Session;

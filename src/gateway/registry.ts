@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { SessionRegistry } from './options.js';
-import { describePeer, type Peer } from './peer.js';
+import { describePeer, peerKey, type Peer } from './peer.js';
 import { Session } from './session.js';
 import type { DiscardReason } from './stats.js';
 import type { TimerWheel } from './wheel.js';
@@ -9,6 +9,12 @@ import type { TimerWheel } from './wheel.js';
 export class Sessions implements SessionRegistry {
   private readonly byId = new Map<string, Session>();
   private readonly byAddress = new Map<string, Session>();
+  /**
+   * A session bound at each port, of those reached directly (no forwarder): finds a datagram's sender
+   * without building its key string per datagram. Only ever a session byAddress holds at its key;
+   * another session at the same port (another IP) is found through its key.
+   */
+  private readonly byPort = new Map<number, Session>();
   /** Sessions by the IP address they last spoke from (bound or not), for the per-address bound. */
   private readonly byIp = new Map<string, Set<Session>>();
   /**
@@ -45,6 +51,13 @@ export class Sessions implements SessionRegistry {
     return this.byAddress.get(key);
   }
 
+  /** byPeer(peerKey(address, port)): the session bound at a direct sender's address. */
+  atAddress(address: string, port: number): Session | undefined {
+    const session = this.byPort.get(port);
+    if (session !== undefined && session.peer.address === address) return session;
+    return this.byAddress.get(peerKey(address, port));
+  }
+
   create(clientId: string, peer: Peer): Session {
     const log = this.log.child({ clientId, address: describePeer(peer) });
     const session = new Session(
@@ -57,7 +70,7 @@ export class Sessions implements SessionRegistry {
       this.onRetryDue,
     );
     this.byId.set(clientId, session);
-    this.byAddress.set(peer.key, session);
+    this.bindAt(session);
     this.trackIp(session, peer.address);
     return session;
   }
@@ -82,18 +95,27 @@ export class Sessions implements SessionRegistry {
   }
 
   rebind(session: Session, peer: Peer): void {
-    if (this.byAddress.get(session.peer.key) === session) this.byAddress.delete(session.peer.key);
+    this.unbind(session);
     const previous = this.byAddress.get(peer.key);
-    if (previous && previous !== session) this.byAddress.delete(peer.key);
+    if (previous && previous !== session) this.unbind(previous);
     this.untrackIp(session);
     session.peer = peer;
     this.trackIp(session, peer.address);
     session.log = this.log.child({ clientId: session.clientId, address: describePeer(peer) });
-    this.byAddress.set(peer.key, session);
+    this.bindAt(session);
   }
 
   unbind(session: Session): void {
-    if (this.byAddress.get(session.peer.key) === session) this.byAddress.delete(session.peer.key);
+    if (this.byAddress.get(session.peer.key) !== session) return;
+    this.byAddress.delete(session.peer.key);
+    if (this.byPort.get(session.peer.port) === session) this.byPort.delete(session.peer.port);
+  }
+
+  /** Binds the session at its peer's address (in both indexes). */
+  private bindAt(session: Session): void {
+    const peer = session.peer;
+    this.byAddress.set(peer.key, session);
+    if (peer.wirelessNodeId === undefined) this.byPort.set(peer.port, session);
   }
 
   remove(session: Session, reason: DiscardReason = 'clean_session'): void {

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { DownlinkMessage, QueuedDownlink } from '../store/ports.js';
 import { TopicTable } from '../topics/table.js';
 import type { Peer } from './peer.js';
+import { ResolvedTopics } from './resolved-topics.js';
 import type { Subscription } from './subscription.js';
 import type { WheelEntry } from './wheel.js';
 
@@ -44,6 +45,8 @@ export class Session {
   /** Wants a will but the flow has not finished: CONNACK is owed after WILLMSG. */
   willFlow: 'none' | 'topic' | 'message' = 'none';
   readonly topics: TopicTable;
+  /** The broker topics its PUBLISHes resolved to, so each is built and checked once. */
+  readonly resolvedTopics = new ResolvedTopics();
   /** Broker topic prefix for this client (namespace template rendered once). */
   readonly prefix: string;
   /**

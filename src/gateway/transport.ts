@@ -1,5 +1,6 @@
 import dgram, { type RemoteInfo, type Socket } from 'node:dgram';
-import { isIPv6 } from 'node:net';
+import dns from 'node:dns';
+import { isIP, isIPv6 } from 'node:net';
 import type { Logger } from 'pino';
 import { decode, encode } from '../codec/index.js';
 import type { CodecOptions, Packet } from '../codec/types.js';
@@ -16,6 +17,8 @@ import type { GatewayStats } from './stats.js';
 export interface Inbound {
   /** The session bound at this address: replies reuse its Peer (no allocation per datagram). */
   sessionAt(key: string): Session | undefined;
+  /** sessionAt(peerKey(address, port)) for a direct sender, without building the key per datagram. */
+  sessionFrom(address: string, port: number): Session | undefined;
   packet(peer: Peer, session: Session | undefined, packet: Packet, length: number): void;
   /** Larger than the packet size limit: decoded, so the refusal can name its message id. */
   oversized(peer: Peer, session: Session | undefined, packet: Packet, length: number): void;
@@ -57,7 +60,11 @@ export class Transport {
   async bind(listen: readonly ListenAddress[], inbound: Inbound): Promise<void> {
     this.inbound = inbound;
     for (const { host, port } of listen) {
-      const socket = dgram.createSocket({ type: isIPv6(host) ? 'udp6' : 'udp4', ipv6Only: isIPv6(host) });
+      const socket = dgram.createSocket({
+        type: isIPv6(host) ? 'udp6' : 'udp4',
+        ipv6Only: isIPv6(host),
+        lookup: literalLookup,
+      });
       socket.on('message', (buf, rinfo) => this.onDatagram(socket, buf, rinfo));
       socket.on('error', (err) => this.log.error({ err }, 'UDP socket error'));
       await whenBound(socket, (bound) => socket.bind(port, host, bound)).catch(
@@ -169,10 +176,9 @@ export class Transport {
     try {
       packet = decode(buf, this.decodeOptions);
     } catch (err) {
-      const key = peerKey(rinfo.address, rinfo.port);
-      const peer = this.peerFor(socket, rinfo, undefined, key, this.inbound.sessionAt(key));
-      if (this.tap?.active)
-        this.tap.packet('in', peer, buf, undefined, this.inbound.sessionAt(key)?.clientId);
+      const session = this.inbound.sessionFrom(rinfo.address, rinfo.port);
+      const peer = this.peerFor(socket, rinfo, undefined, session);
+      if (this.tap?.active) this.tap.packet('in', peer, buf, undefined, session?.clientId);
       this.inbound.undecodable(peer, buf, err);
       return;
     }
@@ -181,9 +187,11 @@ export class Transport {
       wirelessNodeId = packet.wirelessNodeId.slice();
       packet = packet.packet;
     }
-    const key = peerKey(rinfo.address, rinfo.port, wirelessNodeId);
-    const session = this.inbound.sessionAt(key);
-    const peer = this.peerFor(socket, rinfo, wirelessNodeId, key, session);
+    const session =
+      wirelessNodeId === undefined
+        ? this.inbound.sessionFrom(rinfo.address, rinfo.port)
+        : this.inbound.sessionAt(peerKey(rinfo.address, rinfo.port, wirelessNodeId));
+    const peer = this.peerFor(socket, rinfo, wirelessNodeId, session);
     if (this.tap?.active) this.tap.packet('in', peer, buf, packet, session?.clientId);
     // The one size rule: whatever the type, a datagram over the limit is not handled.
     if (buf.length > this.maxPacketSize()) {
@@ -199,16 +207,16 @@ export class Transport {
     this.inbound.packet(peer, session, packet, buf.length);
   }
 
+  /** The bound session's Peer when it spoke on the same socket (no allocation), else a new one. */
   private peerFor(
     socket: Socket,
     rinfo: RemoteInfo,
     wirelessNodeId: Uint8Array | undefined,
-    key: string,
     session: Session | undefined,
   ): Peer {
-    return session && session.peer.socket === socket
-      ? session.peer
-      : { socket, address: rinfo.address, port: rinfo.port, wirelessNodeId, key };
+    if (session && session.peer.socket === socket) return session.peer;
+    const key = peerKey(rinfo.address, rinfo.port, wirelessNodeId);
+    return { socket, address: rinfo.address, port: rinfo.port, wirelessNodeId, key };
   }
 
   private readonly onReplySent = (err: Error | null): void => {
@@ -223,8 +231,26 @@ export class Transport {
   };
 }
 
+/**
+ * Every reply goes to an address a datagram came from: an IP literal. Node's default (dns.lookup)
+ * answers a literal on the next tick, so each send left the socket only once the current callback and
+ * every promise continuation queued behind it had run: after a commit, the PUBACKs waited for the
+ * uplink's publishing of the same batch (~0.2 ms for a lone device). Answered at once, `socket.send`
+ * hands the datagram to the kernel before it returns; a name still goes through dns.lookup.
+ */
+function literalLookup(
+  host: string,
+  family: number | dns.LookupOneOptions,
+  callback: (err: NodeJS.ErrnoException | null, address: string, family: number) => void,
+): void {
+  const literal = isIP(host);
+  if (literal !== 0) callback(null, host, literal);
+  else dns.lookup(host, family as dns.LookupOneOptions, callback);
+}
+
 const NOWHERE: Inbound = {
   sessionAt: () => undefined,
+  sessionFrom: () => undefined,
   packet: () => undefined,
   oversized: () => undefined,
   undecodable: () => undefined,

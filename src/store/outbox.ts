@@ -14,6 +14,7 @@ import type { Logger } from 'pino';
 import { systemClock, type Clock } from '../time.js';
 import type { Store } from './db.js';
 import { EpisodeLog } from './episode-log.js';
+import { isoTime } from './iso-time.js';
 import { GroupCommit, type CommitCallback, type PendingPut } from './group-commit.js';
 import { LiveIndex } from './live-index.js';
 import type { AppendResult, OutboxEntry, OutboxMessage, OutboxStats, OutboxStore } from './ports.js';
@@ -319,7 +320,7 @@ export class Outbox extends EventEmitter<OutboxEvents> implements OutboxStore {
     const userProperties = {
       [USER_PROPERTY_ID]: `${this.gatewayId}:${seq}`,
       [USER_PROPERTY_CLIENT]: message.clientId,
-      [USER_PROPERTY_RECEIVED]: new Date(receivedAt).toISOString(),
+      [USER_PROPERTY_RECEIVED]: isoTime(receivedAt),
     };
     const { topic, payload, retain } = message;
     const record = encodeRecord({ topic, payload, retain, receivedAt, bornAt, userProperties });

@@ -35,6 +35,8 @@ export interface MqttSnTestClientOptions {
   family?: 'udp4' | 'udp6';
   /** Local address to bind (default the loopback of the family); e.g. 127.0.0.2 for another host. */
   bindHost?: string;
+  /** Local port to bind (default: an ephemeral one). */
+  bindPort?: number;
   /** Passed to encode/decode, e.g. { maxClientIdLength: 64 } to test long client ids. */
   codec?: CodecOptions;
 }
@@ -124,7 +126,7 @@ export class MqttSnTestClient {
     const socket = dgram.createSocket(family);
     await new Promise<void>((resolve, reject) => {
       socket.once('error', reject);
-      socket.bind(0, opts.bindHost ?? loopback, () => {
+      socket.bind(opts.bindPort ?? 0, opts.bindHost ?? loopback, () => {
         socket.off('error', reject);
         resolve();
       });

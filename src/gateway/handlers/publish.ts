@@ -41,7 +41,7 @@ export function handlePublish(
   const client = session!;
   client.messagesIn++;
   if (isRetransmission(env, client, packet)) return;
-  const topic = topicOf(env, client, client.clientId, client.prefix, packet);
+  const topic = sessionTopic(env, client, packet);
   if (typeof topic !== 'string') {
     client.log.debug(
       { topicId: packet.topicId, topicIdType: packet.topicIdType, returnCode: topic },
@@ -198,6 +198,18 @@ function publishWithoutSession(
     return;
   }
   countQos0Outcome(env, env.sink.append({ clientId, topic, payload, retain: packet.retain, qos: -1 }));
+}
+
+/** topicOf() for a connected session, remembered per topic id (see resolved-topics.ts). */
+function sessionTopic(env: Env, session: Session, packet: PublishPacket): string | ReturnCodeValue {
+  const { topicIdType, topicId } = packet;
+  const table = env.settings.current.predefined;
+  const name = topicIdType === 'normal' ? session.topics.nameOf(topicId) : undefined;
+  const known = session.resolvedTopics.get(topicIdType, topicId, name, table);
+  if (known !== undefined) return known;
+  const topic = topicOf(env, session, session.clientId, session.prefix, packet);
+  if (typeof topic === 'string') session.resolvedTopics.set(topicIdType, topicId, name, table, topic);
+  return topic;
 }
 
 /** The broker topic of a PUBLISH's topic id (see topic-names.ts), or the return code refusing it. */

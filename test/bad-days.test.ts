@@ -315,7 +315,7 @@ test('stop() with a commit under way: its PUBACKs still reach the devices before
   // Stop the moment the first messages are taken: their commit is under way.
   while (bridge.outbox.stats.appended === 0) await new Promise((resolve) => setImmediate(resolve));
   await bridge.stop();
-  const acked = await acks;
+  const acked = await acks.done;
   const store = await openStore(dataDir);
   const outbox = await Outbox.open(store, { gatewayId: 'check', logger: silent });
   const stored = (await outbox.read(0, 1000)).map((e) => Number(e.payload.toString()));

@@ -514,6 +514,39 @@ describe('the in-memory tail', () => {
     );
   });
 
+  test('holds at most 4 MiB by default: a backlog of large messages is read from disk, whole and in order', async (t) => {
+    const { outbox } = await openOutbox(t, withTempDir(t, 'outbox-tail-'));
+    const big = (n: number): Buffer => Buffer.alloc(60_000, n % 251);
+    // 200 messages of 60 KB (12 MB, under 4,096 entries): the broker is away, nothing is acknowledged.
+    for (let n = 1; n <= 200; n++) outbox.append(message(n, { payload: big(n) }));
+    await outbox.flush();
+    const tail = outbox.stats.tail;
+    assert.ok(tail !== undefined && tail.bytes <= 4 * 1024 * 1024, `tail holds ${tail?.bytes} bytes`);
+    assert.ok(tail.entries > 0, 'the newest messages are still served from memory');
+    let cursor = 0;
+    let n = 0;
+    for (;;) {
+      const chunk = await outbox.read(cursor, 32);
+      if (chunk.length === 0) break;
+      for (const entry of chunk) assert.ok(entry.payload.equals(big(++n)), `message ${n}`);
+      cursor = chunk[chunk.length - 1]!.seq;
+    }
+    assert.equal(n, 200);
+  });
+
+  test('a message larger than the whole tail bound is served from disk', async (t) => {
+    const { outbox } = await openOutbox(t, withTempDir(t, 'outbox-tail-'), { tailBytes: 1000 });
+    await appendDurably(outbox, message(1));
+    await appendDurably(outbox, message(2, { payload: Buffer.alloc(2000, 7) }));
+    await appendDurably(outbox, message(3));
+    assert.ok(outbox.stats.tail!.bytes <= 1000);
+    const read = await outbox.read(0, 10);
+    assert.deepEqual(
+      read.map((e) => e.payload.length),
+      [9, 2000, 9],
+    );
+  });
+
   test('nothing is handed out before its batch is on disk, nor after it was acknowledged', async (t) => {
     const { outbox } = await openOutbox(t, withTempDir(t, 'outbox-tail-'));
     let committed = false;

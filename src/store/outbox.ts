@@ -26,6 +26,7 @@ import { entryOf } from './entry.js';
 import { encodeRecord, recordBornAt } from './record.js';
 import { Segment, SegmentTable, segmentRecords } from './segments.js';
 import { readSeq, seqKey } from './seq-key.js';
+import { Tail } from './tail.js';
 import {
   goneSublevel,
   metaSublevel,
@@ -69,11 +70,16 @@ export interface OutboxOptions {
   /** First and longest pause between retries while writes fail (default 250 ms, 5 s). */
   retryMs?: { initial: number; max: number };
   /**
-   * Most recent entries kept in memory for the uplink (default 4096), so live traffic is not read
-   * back from disk and re-parsed; older ones are read from LevelDB.
+   * Most recent entries kept in memory for the uplink (default 4096, and at most `tailBytes` of them,
+   * default 4 MiB), so live traffic is not read back from disk; older ones are read from LevelDB.
    */
   tailEntries?: number;
+  tailBytes?: number;
 }
+
+/** The in-memory tail's bounds: 4,096 entries of the default 1 KB packet limit fit its 4 MiB. */
+const DEFAULT_TAIL_ENTRIES = 4096;
+const DEFAULT_TAIL_BYTES = 4 * 1024 * 1024;
 
 export const USER_PROPERTY_ID = 'mqttsn-id';
 export const USER_PROPERTY_CLIENT = 'mqttsn-client';
@@ -128,12 +134,10 @@ export class Outbox extends EventEmitter<OutboxEvents> implements OutboxStore {
   private sweepTimer: NodeJS.Timeout | undefined;
   private closed = false;
   /**
-   * The newest entries, as appended, in sequence order: every live entry with seq >= tailFrom is here.
-   * read() serves from it once its cursor reaches tailFrom, and never past committedSeq.
+   * The newest entries, as appended (store/tail.ts): every live entry with seq >= tail.from is here.
+   * read() serves from it once its cursor reaches tail.from, and never past committedSeq.
    */
-  private readonly tail = new Map<number, OutboxEntry>();
-  private tailFrom: number;
-  private readonly tailEntries: number;
+  private readonly tail: Tail;
   /** Highest sequence number whose batch is on disk. */
   private committedSeq: number;
   /** The running clock (see elapsed()) read on the monotonic clock at open. */
@@ -162,8 +166,11 @@ export class Outbox extends EventEmitter<OutboxEvents> implements OutboxStore {
     this.clock = clockOf(options);
     this.openedAtMonotonic = this.clock.now();
     this.lastCheckpoint = elapsedAtOpen;
-    this.tailEntries = options.tailEntries ?? 4096;
-    this.tailFrom = lastAssignedSeq + 1;
+    this.tail = new Tail(
+      options.tailEntries ?? DEFAULT_TAIL_ENTRIES,
+      options.tailBytes ?? DEFAULT_TAIL_BYTES,
+      lastAssignedSeq + 1,
+    );
     this.committedSeq = lastAssignedSeq;
     this.writer = new GroupCommit(
       db,
@@ -300,6 +307,7 @@ export class Outbox extends EventEmitter<OutboxEvents> implements OutboxStore {
       syncBatches: this.writer.stats.syncBatches,
       syncedMessages: this.writer.stats.syncedPuts,
       gather: { ...this.writer.gatherStats },
+      tail: { entries: this.tail.size, bytes: this.tail.bytes },
       writeErrors: this.writeErrors,
       ...(this.writeFailure === undefined
         ? {}
@@ -330,13 +338,8 @@ export class Outbox extends EventEmitter<OutboxEvents> implements OutboxStore {
     this.index.add(seq, record.length, bornAt);
     this.counters.appended++;
     this.writer.put(seq, record, onCommitted);
-    if (this.tail.size >= this.tailEntries) {
-      // Full (the uplink is behind): start over from here; what came before is read from disk.
-      this.tail.clear();
-      this.tailFrom = seq;
-    }
     // The tail holds the record itself (the bytes the uplink sends), as read() would from disk.
-    this.tail.set(seq, entryOf(seq, record)!);
+    this.tail.push(seq, entryOf(seq, record)!);
     return 'queued';
   }
 
@@ -349,7 +352,7 @@ export class Outbox extends EventEmitter<OutboxEvents> implements OutboxStore {
     if (limit <= 0 || this.index.count === 0) return found;
     if (this.recovering !== undefined) await this.recovering; // the database is being reopened
     const now = this.elapsed();
-    if (afterSeq + 1 >= this.tailFrom) return this.readTail(afterSeq, limit, now);
+    if (afterSeq + 1 >= this.tail.from) return this.readTail(afterSeq, limit, now);
     // From the segment holding the next entry: a segment is read whole and its messages picked out.
     const from = this.segments.scanStart(afterSeq + 1);
     const iterator = this.entries.iterator({ ...SCAN_OPTIONS, gte: seqKey(from) });

@@ -58,6 +58,8 @@ export interface OutboxStats {
   syncedMessages?: number;
   /** The writer's gather window (store/gather-window.ts): syncs it held back, of them ended by its deadline, ms held. */
   gather?: { held: number; timedOut: number; heldMs: number };
+  /** The in-memory tail (store/tail.ts): entries and PUBLISH bytes it holds, within its bounds. */
+  tail?: { entries: number; bytes: number };
   writeErrors: number;
   /** Set while writes fail (a full disk): why, for /healthz. */
   writeFailing?: string;

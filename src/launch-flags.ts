@@ -43,6 +43,9 @@ export function defaultMemoryFlags(execArgv: readonly string[], nodeOptions = ''
   );
 }
 
+/** What applyMemoryFlags() set in this process (the start-up log says it). */
+export const appliedMemoryFlags: string[] = [];
+
 /** Applies the default memory flags the operator did not decide; returns what it applied. */
 export function applyMemoryFlags(
   execArgv: readonly string[] = process.execArgv,
@@ -50,5 +53,6 @@ export function applyMemoryFlags(
 ): string[] {
   const flags = defaultMemoryFlags(execArgv, nodeOptions);
   for (const flag of flags) v8.setFlagsFromString(flag);
+  appliedMemoryFlags.push(...flags);
   return flags;
 }

@@ -9,6 +9,7 @@ import { helpText } from './config/help.js';
 import { ConfigError, loadConfig, parseCommandLine, type CommandLine } from './config/load.js';
 import type { Config } from './config/schema.js';
 import type { EmbeddedBroker } from './embedded-broker.js';
+import { appliedMemoryFlags } from './launch-flags.js';
 import { createLogger } from './observe/logger.js';
 import { RecentWarnings } from './observe/recent.js';
 import { notifySystemd } from './sd-notify.js';
@@ -93,7 +94,14 @@ async function run(
     process.off('SIGTERM', duringStart);
   }
   log.info(
-    { version, brokers: brokerUrls.map(redactUrl), dataDir: config.dataDir, namespace: config.namespace },
+    {
+      version,
+      brokers: brokerUrls.map(redactUrl),
+      dataDir: config.dataDir,
+      namespace: config.namespace,
+      // The V8 memory defaults this launch applied (docs/architecture.md, Memory); an operator's own win.
+      memoryFlags: appliedMemoryFlags,
+    },
     'mqttsn-bridge ready',
   );
   void notifySystemd('ready', log); // Type=notify: the store is open and the sockets are bound

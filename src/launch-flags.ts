@@ -10,9 +10,9 @@
  * - `--optimize-for-size` makes V8 grow the old generation by a small factor over the live heap
  *   instead of up to 4×, so garbage (and the Buffers it keeps alive) is collected before it piles up.
  *
- * Measured on bench/hotpath.ts (docs/architecture.md, Memory): together they take about 40 MB off the
- * RSS under load, for more GC work: about 7% more CPU per message in an A/B of these flags alone on a
- * busy shared machine. `--semi-space-growth-factor=2 --no-optimize-for-size` buys the CPU back.
+ * Measured on bench/hotpath.ts (docs/architecture.md, Memory): together they take about 75 MB off the
+ * RSS under load (170 → 95 MB), for more GC work: about 8% more CPU per message on a quiet machine.
+ * `--semi-space-growth-factor=2 --no-optimize-for-size` buys the CPU back.
  *
  * A setting the operator chose on the command line or in NODE_OPTIONS wins: its default is then not
  * applied. A leaf module: it imports nothing of the project, so cli.ts can apply it before the rest of

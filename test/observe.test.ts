@@ -17,6 +17,7 @@ import type { BridgeView, DeviceView } from '../src/observe/view.js';
 import { openStore } from '../src/store/db.js';
 import { Outbox, type OutboxMessage } from '../src/store/outbox.js';
 import { newCounters } from '../src/uplink/counters.js';
+import { UPLINK_DEFAULTS } from '../src/uplink/options.js';
 import { ManualClock, systemClock } from '../src/time.js';
 import { Uplink, type UplinkStats } from '../src/uplink/uplink.js';
 import { startAedes } from './helpers/broker.js';
@@ -417,7 +418,7 @@ test('a real uplink to aedes: state, drain, acknowledgements and replay rate', a
     'mqttsn_outbox_acked_total 5',
     'mqttsn_uplink_published_total 5',
     'mqttsn_uplink_acked_total 5',
-    'mqttsn_uplink_window 128',
+    `mqttsn_uplink_window ${UPLINK_DEFAULTS.window}`,
   ])
     assert.ok(text.split('\n').includes(line), `missing line: ${line}`);
   const rate = Number(/^mqttsn_replay_rate_messages_per_second (\S+)$/m.exec(text)?.[1]);

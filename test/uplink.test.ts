@@ -8,6 +8,7 @@ import { describe, test, type TestContext } from 'node:test';
 import mqttPacket from 'mqtt-packet';
 import type { Outbox } from '../src/store/outbox.js';
 import { backoffDelay } from '../src/uplink/backoff.js';
+import { defaultValue } from '../src/config/defaults.js';
 import { resolveUplinkOptions } from '../src/uplink/options.js';
 import type { Uplink, UplinkOptions } from '../src/uplink/uplink.js';
 // Helpers module by module (not helpers/index.js): these tests must not depend on the codec.
@@ -277,9 +278,18 @@ describe('uplink options and backoff', () => {
   test('defaults and validation', () => {
     const resolved = resolveUplinkOptions({ brokers: ['mqtt://127.0.0.1:1883'], clientId: 'gw' });
     assert.equal(resolved.protocolVersion, 5);
-    assert.equal(resolved.keepaliveSeconds, 30);
-    assert.equal(resolved.window, 128);
-    assert.deepEqual(resolved.reconnect, { initialMs: 500, maxMs: 30_000 });
+    // An Uplink built on its own takes the gateway's defaults: the config table reads them from UPLINK_DEFAULTS.
+    assert.equal(resolved.keepaliveSeconds, defaultValue('broker.keepaliveSeconds'));
+    assert.equal(resolved.window, defaultValue('broker.window'));
+    assert.equal(resolved.sessionExpirySeconds, defaultValue('broker.sessionExpirySeconds'));
+    assert.deepEqual(resolved.reconnect, {
+      initialMs: defaultValue('broker.reconnectInitialMs'),
+      maxMs: defaultValue('broker.reconnectMaxMs'),
+    });
+    assert.deepEqual(
+      [resolved.keepaliveSeconds, resolved.window, resolved.sessionExpirySeconds],
+      [30, 64, 86_400],
+    );
     assert.equal(resolved.presence, undefined);
     assert.throws(() => resolveUplinkOptions({ brokers: [], clientId: 'gw' }), /at least one broker/);
     assert.throws(

@@ -1,5 +1,15 @@
 import { z } from 'zod';
 import { allowEntryProblem, rangeProblem } from '../gateway/allow-list.js';
+import {
+  DEFAULT_IDLE_SESSION_EXPIRY_MS,
+  DEFAULT_MAX_BROKER_SUBSCRIPTIONS,
+  DEFAULT_MAX_SESSIONS_PER_ADDRESS,
+  DEFAULT_MAX_SUBSCRIPTIONS_PER_CLIENT,
+  DEFAULT_MAX_TAKEOVER_PROBES,
+  DEFAULT_TAKEOVER_PROBE_MS,
+} from '../gateway/options.js';
+import { OUTBOX_DEFAULTS } from '../store/outbox-defaults.js';
+import { UPLINK_DEFAULTS } from '../uplink/options.js';
 import { DEFAULT_NAMESPACE, namespaceTemplateProblem, siteNameProblem } from './text-formats.js';
 
 /**
@@ -218,7 +228,7 @@ export const settingsTable = {
     kind: 'number',
     arg: 'MS',
     help: 'a session moves to a new address only if its old one does not answer PINGREQ within this',
-    schema: z.number().int().min(50).max(60_000).default(1500),
+    schema: z.number().int().min(50).max(60_000).default(DEFAULT_TAKEOVER_PROBE_MS),
     live: true,
   }),
   deviceSessionExpirySeconds: row({
@@ -240,7 +250,11 @@ export const settingsTable = {
     kind: 'number',
     arg: 'S',
     help: 'the same for a session whose client never published, subscribed or registered; 0: as others',
-    schema: z.number().int().min(0).default(300),
+    schema: z
+      .number()
+      .int()
+      .min(0)
+      .default(DEFAULT_IDLE_SESSION_EXPIRY_MS / 1000),
     live: true,
   }),
   advertise: group('optional', {
@@ -350,7 +364,7 @@ export const settingsTable = {
       kind: 'number',
       arg: 'S',
       help: 'MQTT keep-alive; a dead or half-open link is detected within it',
-      schema: z.number().int().min(1).max(65535).default(30),
+      schema: z.number().int().min(1).max(65535).default(UPLINK_DEFAULTS.keepaliveSeconds),
       live: false,
     }),
     window: row({
@@ -359,7 +373,7 @@ export const settingsTable = {
       kind: 'number',
       arg: 'N',
       help: "QoS 1 messages in flight to the broker (capped by the broker's receive maximum)",
-      schema: z.number().int().min(1).max(65535).default(64),
+      schema: z.number().int().min(1).max(65535).default(UPLINK_DEFAULTS.window),
       live: false,
     }),
     reconnectInitialMs: row({
@@ -368,7 +382,7 @@ export const settingsTable = {
       kind: 'number',
       arg: 'MS',
       help: 'first reconnect delay; doubles per failed round, with jitter',
-      schema: z.number().int().min(10).default(500),
+      schema: z.number().int().min(10).default(UPLINK_DEFAULTS.reconnect.initialMs),
       live: false,
     }),
     reconnectMaxMs: row({
@@ -377,7 +391,7 @@ export const settingsTable = {
       kind: 'number',
       arg: 'MS',
       help: 'longest reconnect delay',
-      schema: z.number().int().min(10).default(30_000),
+      schema: z.number().int().min(10).default(UPLINK_DEFAULTS.reconnect.maxMs),
       live: false,
     }),
     stallSeconds: row({
@@ -395,7 +409,7 @@ export const settingsTable = {
       kind: 'number',
       arg: 'S',
       help: 'keep the broker session (and messages for devices) this long while the gateway is away; 0: clean session',
-      schema: z.number().int().min(0).max(0xffffffff).default(86_400),
+      schema: z.number().int().min(0).max(0xffffffff).default(UPLINK_DEFAULTS.sessionExpirySeconds),
       live: false,
     }),
   }),
@@ -415,7 +429,7 @@ export const settingsTable = {
       kind: 'number',
       arg: 'N',
       help: 'outbox quota in messages',
-      schema: z.number().int().min(1).default(1_000_000),
+      schema: z.number().int().min(1).default(OUTBOX_DEFAULTS.maxMessages),
       live: false,
     }),
     maxBytes: row({
@@ -424,11 +438,7 @@ export const settingsTable = {
       kind: 'number',
       arg: 'BYTES',
       help: 'outbox quota in bytes',
-      schema: z
-        .number()
-        .int()
-        .min(1024)
-        .default(256 * 1024 * 1024),
+      schema: z.number().int().min(1024).default(OUTBOX_DEFAULTS.maxBytes),
       live: false,
     }),
     ttlSeconds: row({
@@ -596,7 +606,7 @@ export const settingsTable = {
       kind: 'number',
       arg: 'N',
       help: 'subscriptions per client; more get SUBACK "congestion"',
-      schema: z.number().int().min(1).max(100_000).default(64),
+      schema: z.number().int().min(1).max(100_000).default(DEFAULT_MAX_SUBSCRIPTIONS_PER_CLIENT),
       live: true,
     }),
     // Five per device at the default --max-clients.
@@ -606,7 +616,7 @@ export const settingsTable = {
       kind: 'number',
       arg: 'N',
       help: 'distinct broker subscriptions for all clients together; more get SUBACK "congestion"',
-      schema: z.number().int().min(1).default(50_000),
+      schema: z.number().int().min(1).default(DEFAULT_MAX_BROKER_SUBSCRIPTIONS),
       live: true,
     }),
     // Room for a forwarder's nodes, a small share of --max-clients.
@@ -616,7 +626,7 @@ export const settingsTable = {
       kind: 'number',
       arg: 'N',
       help: 'sessions per source IP; a new one evicts its oldest idle disconnected session, else CONNACK "congestion"',
-      schema: z.number().int().min(1).default(256),
+      schema: z.number().int().min(1).default(DEFAULT_MAX_SESSIONS_PER_ADDRESS),
       live: true,
     }),
     maxTakeoverProbes: row({
@@ -625,7 +635,7 @@ export const settingsTable = {
       kind: 'number',
       arg: 'N',
       help: 'takeover probes waiting at once; more takeovers get CONNACK "congestion"',
-      schema: z.number().int().min(1).default(64),
+      schema: z.number().int().min(1).default(DEFAULT_MAX_TAKEOVER_PROBES),
       live: true,
     }),
   }),

@@ -47,7 +47,7 @@ export interface GatewayLimits {
   maxTakeoverProbes?: number;
 }
 
-/** Defaults of the optional limits (the same as the config schema's). */
+/** Defaults of the optional limits; the config table (src/config/table.ts) takes its defaults from here. */
 export const DEFAULT_MAX_SUBSCRIPTIONS_PER_CLIENT = 64;
 export const DEFAULT_MAX_BROKER_SUBSCRIPTIONS = 50_000;
 export const DEFAULT_MAX_SESSIONS_PER_ADDRESS = 256;

@@ -27,6 +27,7 @@ import { encodeRecord, recordBornAt } from './record.js';
 import { Segment, SegmentTable, segmentRecords } from './segments.js';
 import { readSeq, seqKey } from './seq-key.js';
 import { Tail } from './tail.js';
+import { OUTBOX_DEFAULTS } from './outbox-defaults.js';
 import {
   goneSublevel,
   metaSublevel,
@@ -85,8 +86,6 @@ export const USER_PROPERTY_ID = 'mqttsn-id';
 export const USER_PROPERTY_CLIENT = 'mqttsn-client';
 export const USER_PROPERTY_RECEIVED = 'mqttsn-received';
 
-const DEFAULT_MAX_MESSAGES = 100_000;
-const DEFAULT_MAX_BYTES = 64 * 1024 * 1024;
 /** Segments read per nextv(): each holds up to a whole batch (at most 256 KiB, store/group-commit.ts). */
 const SEGMENT_SCAN_CHUNK = 16;
 /**
@@ -159,8 +158,8 @@ export class Outbox extends EventEmitter<OutboxEvents> implements OutboxStore {
     this.indexRebuildMs = rebuildMs;
     this.gatewayId = options.gatewayId;
     this.logger = options.logger;
-    this.maxMessages = options.maxMessages ?? DEFAULT_MAX_MESSAGES;
-    this.maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
+    this.maxMessages = options.maxMessages ?? OUTBOX_DEFAULTS.maxMessages;
+    this.maxBytes = options.maxBytes ?? OUTBOX_DEFAULTS.maxBytes;
     this.ttlMs = options.ttlMs ?? 0;
     this.whenFull = options.whenFull ?? 'reject';
     this.clock = clockOf(options);

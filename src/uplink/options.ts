@@ -57,7 +57,7 @@ export interface UplinkOptions {
   random?: () => number;
   /**
    * Keep the broker session (subscriptions, messages queued for the gateway) this long across
-   * disconnects; 0 = clean session on every connect (default 0).
+   * disconnects; 0 = clean session on every connect (default UPLINK_DEFAULTS.sessionExpirySeconds).
    */
   sessionExpirySeconds?: number;
 }
@@ -84,15 +84,21 @@ export interface ResolvedUplinkOptions {
   sessionExpirySeconds: number;
 }
 
+/**
+ * The uplink's settings when nothing sets them. The config table (src/config/table.ts) takes the
+ * defaults of its broker settings from here, so the gateway and an Uplink built on its own (tests,
+ * benches) behave alike.
+ */
 export const UPLINK_DEFAULTS = {
   protocolVersion: 5,
   keepaliveSeconds: 30,
   connectTimeoutMs: 10_000,
-  window: 128,
+  window: 64,
   readChunk: 256,
   reconnect: { initialMs: 500, maxMs: 30_000 },
   stopTimeoutMs: 3000,
   takeoverBackoff: { initialMs: 5000, maxMs: 600_000 },
+  sessionExpirySeconds: 86_400,
 } as const;
 
 /**
@@ -145,6 +151,6 @@ export function resolveUplinkOptions(options: UplinkOptions): ResolvedUplinkOpti
           },
     stopTimeoutMs: options.stopTimeoutMs ?? UPLINK_DEFAULTS.stopTimeoutMs,
     random: options.random ?? Math.random,
-    sessionExpirySeconds: options.sessionExpirySeconds ?? 0,
+    sessionExpirySeconds: options.sessionExpirySeconds ?? UPLINK_DEFAULTS.sessionExpirySeconds,
   };
 }

@@ -14,7 +14,10 @@ export class Sensor {
   private msgId = 0;
   private sentAt = 0;
   private onAck: (() => void) | undefined;
+  private onConnack: ((returnCode: number) => void) | undefined;
   latencies: number[] = [];
+  /** PUBACKs with a return code other than accepted: the message stays in flight and is retransmitted. */
+  refused = 0;
 
   constructor(
     private readonly port: number,
@@ -34,15 +37,31 @@ export class Sensor {
       }),
     );
     this.socket.on('message', (msg) => {
-      // CONNACK (05), or the PUBACK (0d) of the message in flight.
-      if (msg[1] === 0x05 || (msg[1] === 0x0d && msg.readUInt16BE(4) === this.msgId)) this.onAck?.();
+      // CONNACK (05), or the PUBACK (0d) of the message in flight; a refusal (return code ≠ 0) is no ack.
+      if (msg[1] === 0x05) this.onConnack?.(msg[2]!);
+      else if (msg[1] === 0x0d && msg.readUInt16BE(4) === this.msgId) {
+        if (msg[6] === 0) this.onAck?.();
+        else this.refused++;
+      }
     });
   }
 
-  async connect(): Promise<void> {
+  /**
+   * CONNECT; rejects if the gateway refuses it or does not answer within `timeoutMs` (Paho, out of client
+   * slots, answers nothing), so a bench stops with a reason instead of waiting forever.
+   */
+  async connect(timeoutMs = 10_000): Promise<void> {
     await new Promise<void>((resolve) => this.socket.bind(0, '127.0.0.1', resolve));
-    await new Promise<void>((resolve) => {
-      this.onAck = resolve;
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`${this.clientId}: no CONNACK within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+      this.onConnack = (returnCode) => {
+        clearTimeout(timer);
+        if (returnCode === 0) resolve();
+        else reject(new Error(`${this.clientId}: CONNACK return code ${returnCode}`));
+      };
       this.socket.send(
         encode({
           type: 'CONNECT',
@@ -56,7 +75,7 @@ export class Sensor {
         '127.0.0.1',
       );
     });
-    this.onAck = undefined;
+    this.onConnack = undefined;
   }
 
   /** Publishes QoS 1 back to back until `until`; resolves with how many were acknowledged. */

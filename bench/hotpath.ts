@@ -104,19 +104,22 @@ async function runSensors(port: number, count: number, runSeconds: number, tag: 
   const sensors = Array.from({ length: count }, (_, i) => new Sensor(port, `${tag}-${i}`, 1));
   await Promise.all(sensors.map((s) => s.connect()));
   const started = performance.now();
-  const watchdog = setInterval(
-    () => sensors.forEach((s) => s.retransmitIfStalled(performance.now(), 2000)),
-    500,
-  );
-  const acked = (await Promise.all(sensors.map((s) => s.runQos1(started + runSeconds * 1000)))).reduce(
-    (a, b) => a + b,
-    0,
-  );
+  const until = started + runSeconds * 1000;
+  const watchdog = setInterval(() => {
+    const now = performance.now();
+    for (const s of sensors) {
+      s.retransmitIfStalled(now, 2000);
+      s.abandonIfPast(now, until + 10_000);
+    }
+  }, 500);
+  const acked = (await Promise.all(sensors.map((s) => s.runQos1(until)))).reduce((a, b) => a + b, 0);
   clearInterval(watchdog);
   const elapsed = (performance.now() - started) / 1000;
   const latencies = sensors.flatMap((s) => s.latencies).sort((a, b) => a - b);
   const refused = sensors.reduce((sum, s) => sum + s.refused, 0);
   if (refused > 0) console.log(`${tag}: ${refused} PUBACKs refused (return code ≠ 0)`);
+  const abandoned = sensors.filter((s) => s.abandoned).length;
+  if (abandoned > 0) console.log(`${tag}: ${abandoned} devices got no PUBACK 10 s after the end; gave up`);
   sensors.forEach((s) => s.close());
   return { acked, elapsed, p50: percentile(latencies, 50) };
 }

@@ -18,6 +18,9 @@ export class Sensor {
   latencies: number[] = [];
   /** PUBACKs with a return code other than accepted: the message stays in flight and is retransmitted. */
   refused = 0;
+  /** Whether its last run ended with a message never acknowledged (see `abandonIfPast`). */
+  abandoned = false;
+  private endRun: (() => void) | undefined;
 
   constructor(
     private readonly port: number,
@@ -82,10 +85,14 @@ export class Sensor {
   runQos1(until: number): Promise<number> {
     return new Promise((resolve) => {
       let acked = 0;
+      this.endRun = () => {
+        this.onAck = undefined;
+        this.endRun = undefined;
+        resolve(acked);
+      };
       const sendNext = (): void => {
         if (performance.now() >= until) {
-          this.onAck = undefined;
-          resolve(acked);
+          this.endRun?.();
           return;
         }
         this.msgId = this.msgId === 0xffff ? 1 : this.msgId + 1;
@@ -108,6 +115,14 @@ export class Sensor {
       this.publish[2]! |= 0x80;
       this.socket.send(this.publish, this.port, '127.0.0.1');
       this.publish[2]! &= 0x7f;
+    }
+  }
+
+  /** Ends a run still waiting for a PUBACK at `deadline` (a gateway that stalled or died), not to hang. */
+  abandonIfPast(now: number, deadline: number): void {
+    if (this.endRun && now > deadline) {
+      this.abandoned = true;
+      this.endRun();
     }
   }
 

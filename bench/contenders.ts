@@ -38,7 +38,7 @@ export interface RunningGateway {
 export interface Contender {
   /** Its name in the bench's rows: 'new', 'base', 'paho'. */
   readonly name: string;
-  /** Acknowledges a message only once it is on disk; a contender that does not runs with the fast disk only. */
+  /** Acknowledges a message only once it is on disk; one that does not runs with the fast disk only. */
   readonly durable: boolean;
   /** Where its devices' messages (short topic "bn") arrive at the broker. */
   readonly topicFilter: string;
@@ -183,8 +183,8 @@ function pahoConfig(broker: URL, port: number, multicastPort: number, maxClients
 
 /**
  * Paho's log ring buffer and its mutex are System V shared memory keyed by ftok(<key file>, 1) in its
- * working directory; the ring buffer outlives the process. glibc's ftok: proj_id << 24 | (st_dev & 0xff) << 16
- * | (st_ino & 0xffff).
+ * working directory; the ring buffer can outlive the process. glibc's ftok:
+ * proj_id << 24 | (st_dev & 0xff) << 16 | (st_ino & 0xffff).
  */
 function removeSharedMemory(dir: string): void {
   for (const file of ['ringbuffer.key', 'rbmutex.key']) {

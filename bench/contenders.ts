@@ -26,6 +26,7 @@ import { statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { MqttSnTestClient, sleep, tempDir } from '../test/helpers/index.js';
 import { freeUdpPort } from '../test/support/gateway-process.js';
+import { cleanups } from './support.js';
 
 /** A gateway of a trial, started and ready for devices on 127.0.0.1:`port`. */
 export interface RunningGateway {
@@ -46,19 +47,27 @@ export interface Contender {
   start(brokerUrl: string, env: NodeJS.ProcessEnv): Promise<RunningGateway>;
 }
 
-/** A child process, and its stop: `signal`, then SIGKILL if it has not exited within 10 s. */
+/**
+ * A child process, and its stop: `signal`, then SIGKILL if it has not exited within 30 s. The stop is on
+ * the bench's cleanup list from the start (a run interrupted while the gateway starts ends it too) until
+ * it has run.
+ */
 function supervise(child: ChildProcess, signal: NodeJS.Signals, after: () => void): () => Promise<void> {
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  return async () => {
+  const stop = async (): Promise<void> => {
+    const listed = cleanups.indexOf(stop);
+    if (listed >= 0) cleanups.splice(listed, 1);
     child.kill(signal);
-    const killer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    const killer = setTimeout(() => child.kill('SIGKILL'), 30_000);
     await exited;
     clearTimeout(killer);
     after();
   };
+  cleanups.push(stop);
+  return stop;
 }
 
-/** Retries `attempt` (which throws while the gateway is not up yet) for up to 10 s. */
+/** Retries `attempt` (which throws while the gateway is not up yet) up to 200 times, 50 ms apart. */
 async function waitReady(what: string, attempt: (probe: MqttSnTestClient) => Promise<void>, port: number) {
   const probe = await MqttSnTestClient.create({ gatewayPort: port });
   try {

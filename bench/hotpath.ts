@@ -134,7 +134,6 @@ async function trial(
   rmSync(report, { force: true });
   const shim = { LD_PRELOAD: SHIM, SLOWSYNC_US: String(fsyncUs), SLOWSYNC_REPORT: report };
   const gw = await contender.start(broker.url, shim);
-  cleanups.push(gw.stop);
   const pid = gw.pid;
   await sleep(1000);
   const idleRssMb = rssMb(pid, 'VmRSS');
@@ -157,7 +156,6 @@ async function trial(
   const idleAfterRssMb = rssMb(pid, 'VmRSS');
   const peakRssMb = rssMb(pid, 'VmHWM');
   await gw.stop();
-  cleanups.splice(cleanups.indexOf(gw.stop), 1);
   const syncs = existsSync(report) ? Number(/syncs=(\d+)/.exec(readFileSync(report, 'utf8'))?.[1]) : NaN;
   rmSync(report, { force: true });
   return {

@@ -3,6 +3,7 @@
  *
  *   npm run build && node --import tsx bench/hotpath.ts --baseline /tmp/base [--rounds 3] [--seconds 8]
  *       [--devices 200] [--fsync-us 0,10000] [--gateway-node-args=--max-semi-space-size=1]
+ *       [--paho <path to MQTT-SNGateway>]
  *
  * where /tmp/base is a built checkout of main (`git archive main | tar -x -C /tmp/base && cd /tmp/base &&
  * npm ci && npm run build`). Each trial starts a fresh gateway (`<dir>/dist/cli.js`, a child process)
@@ -18,17 +19,27 @@
  * The disk's own fsync is measured first (fdatasync after a small append in a temp dir, as LevelDB
  * syncs its log), so the summary can say how far the lone device's p50 is above it: the goal is
  * "the disk's fsync latency + 100 µs" (with the shim, its delay is added to the disk's).
+ *
+ * `--paho` adds the Eclipse Paho MQTT-SN gateway as a third contender in the same rounds, against the same
+ * Mosquitto with the same devices: build its MQTTSNGateway for UDP yourself (Release, i.e. -O3; see its
+ * MQTTSNGateway/README.md) and pass the MQTT-SNGateway binary. The issue's goals are relative to it (CPU per
+ * message ≤ 0.4× Paho's, msg/s ≥ 2× Paho's), and the summary prints those ratios. Paho is not durable (it
+ * never fsyncs), so it runs only in the fast-disk mode (fsync 0); how it is configured and kept off the
+ * network (its multicast) is in bench/contenders.ts. That table also gives Mosquitto's CPU and this
+ * process's (devices and subscriber) per message: on a small machine they share the gateway's cores, so
+ * they bound its msg/s, and they differ by gateway (Paho opens a broker connection per device; ours
+ * publishes MQTT 5 with a user property, which the subscriber parses).
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { closeSync, existsSync, fdatasyncSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import mqtt from 'mqtt';
-import { MqttSnTestClient, sleep, startMosquitto, tempDir } from '../test/helpers/index.js';
-import { freeUdpPort } from '../test/support/gateway-process.js';
+import { sleep, startMosquitto, tempDir } from '../test/helpers/index.js';
+import { ourBuild, paho, type Contender } from './contenders.js';
 import { Sensor } from './sensor.js';
-import { cleanup, cleanups, cpuSeconds, median, percentile, rssMb } from './support.js';
+import { cleanup, cleanups, cpuSeconds, cpuTimes, median, percentile, rssMb } from './support.js';
 
 const { values } = parseArgs({
   options: {
@@ -39,6 +50,8 @@ const { values } = parseArgs({
     'fsync-us': { type: 'string', default: '0,10000' },
     /** Extra node flags for the gateways, e.g. "--max-semi-space-size=1" (memory experiments). */
     'gateway-node-args': { type: 'string', default: '' },
+    /** The Eclipse Paho MQTT-SN gateway's binary (MQTT-SNGateway), run beside ours for the issue's ratios. */
+    paho: { type: 'string' },
   },
 });
 const rounds = Number(values.rounds);
@@ -52,9 +65,19 @@ if (values.baseline !== undefined) builds.push({ name: 'base', dir: path.resolve
 for (const { dir } of builds)
   if (!existsSync(path.join(dir, 'dist/cli.js')))
     throw new Error(`${dir}/dist/cli.js: run npm run build there`);
+if (values.paho !== undefined && !existsSync(values.paho)) throw new Error(`${values.paho}: no such file`);
+const contenders: Contender[] = [
+  ...builds.map(({ name, dir }) => ourBuild(name, dir, gatewayNodeArgs)),
+  ...(values.paho === undefined ? [] : [paho(values.paho, devices)]),
+];
 
 const SHIM_SOURCE = path.join(HERE, '../../shared/tools/slowsync.c');
 const SHIM = `/tmp/slowsync-bench-${process.pid}.so`;
+
+interface Broker {
+  url: string;
+  pid: number | undefined;
+}
 
 interface Trial {
   build: string;
@@ -64,6 +87,11 @@ interface Trial {
   msgPerS: number;
   p50Ms: number;
   cpuUsPerMsg: number;
+  /** The kernel's part of it (stime): system calls, mostly the sockets'. */
+  kernelCpuUsPerMsg: number;
+  /** Mosquitto's CPU and this process's (the devices and the counting subscriber), per message of the load. */
+  brokerCpuUsPerMsg: number;
+  benchCpuUsPerMsg: number;
   endRssMb: number;
   endAnonMb: number;
   peakRssMb: number;
@@ -72,115 +100,75 @@ interface Trial {
   arrived: string;
 }
 
-/** A gateway from `dir` with the shim preloaded; ready once it answers SEARCHGW. */
-async function startGateway(
-  dir: string,
-  broker: string,
-  fsyncUs: number,
-  report: string,
-): Promise<{ port: number; child: ChildProcess; stop: () => Promise<void> }> {
-  const port = await freeUdpPort();
-  const data = tempDir('mqttsn-hotpath-');
-  const child = spawn(
-    process.execPath,
-    [
-      ...gatewayNodeArgs,
-      path.join(dir, 'dist/cli.js'),
-      ...['--listen', `127.0.0.1:${port}`, '--broker', broker, '--data-dir', data.path],
-      ...['--log-level', 'warn', '--max-clients', '100000'],
-    ],
-    {
-      env: {
-        ...process.env,
-        MQTTSN_BRIDGE_LOG_LEVEL: 'warn',
-        LD_PRELOAD: SHIM,
-        SLOWSYNC_US: String(fsyncUs),
-        SLOWSYNC_REPORT: report,
-      },
-      stdio: ['ignore', 'inherit', 'inherit'],
-    },
-  );
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const stop = async (): Promise<void> => {
-    child.kill('SIGTERM');
-    await exited;
-    data.cleanup();
-  };
-  cleanups.push(stop);
-  const probe = await MqttSnTestClient.create({ gatewayPort: port });
-  try {
-    for (let tries = 0; ; tries++) {
-      if (tries > 200) throw new Error(`gateway in ${dir} did not start`);
-      await probe.send({ type: 'SEARCHGW', radius: 0 });
-      try {
-        await probe.next('GWINFO', 200);
-        break;
-      } catch {
-        await sleep(50);
-      }
-    }
-  } finally {
-    await probe.close();
-  }
-  return { port, child, stop };
-}
-
 async function runSensors(port: number, count: number, runSeconds: number, tag: string) {
   const sensors = Array.from({ length: count }, (_, i) => new Sensor(port, `${tag}-${i}`, 1));
   await Promise.all(sensors.map((s) => s.connect()));
   const started = performance.now();
-  const watchdog = setInterval(
-    () => sensors.forEach((s) => s.retransmitIfStalled(performance.now(), 2000)),
-    500,
-  );
-  const acked = (await Promise.all(sensors.map((s) => s.runQos1(started + runSeconds * 1000)))).reduce(
-    (a, b) => a + b,
-    0,
-  );
+  const until = started + runSeconds * 1000;
+  const watchdog = setInterval(() => {
+    const now = performance.now();
+    for (const s of sensors) {
+      s.retransmitIfStalled(now, 2000);
+      s.abandonIfPast(now, until + 10_000);
+    }
+  }, 500);
+  const acked = (await Promise.all(sensors.map((s) => s.runQos1(until)))).reduce((a, b) => a + b, 0);
   clearInterval(watchdog);
   const elapsed = (performance.now() - started) / 1000;
   const latencies = sensors.flatMap((s) => s.latencies).sort((a, b) => a - b);
+  const refused = sensors.reduce((sum, s) => sum + s.refused, 0);
+  if (refused > 0) console.log(`${tag}: ${refused} PUBACKs refused (return code ≠ 0)`);
+  const abandoned = sensors.filter((s) => s.abandoned).length;
+  if (abandoned > 0) console.log(`${tag}: ${abandoned} devices got no PUBACK 10 s after the end; gave up`);
   sensors.forEach((s) => s.close());
   return { acked, elapsed, p50: percentile(latencies, 50) };
 }
 
 async function trial(
-  build: { name: string; dir: string },
+  contender: Contender,
   fsyncUs: number,
-  broker: string,
+  broker: Broker,
   arrivedCount: () => number,
 ): Promise<Trial> {
-  const report = `/tmp/slowsync-bench-${process.pid}-${build.name}-${fsyncUs}.txt`;
+  const report = `/tmp/slowsync-bench-${process.pid}-${contender.name}-${fsyncUs}.txt`;
   rmSync(report, { force: true });
-  const gw = await startGateway(build.dir, broker, fsyncUs, report);
-  const pid = gw.child.pid;
+  const shim = { LD_PRELOAD: SHIM, SLOWSYNC_US: String(fsyncUs), SLOWSYNC_REPORT: report };
+  const gw = await contender.start(broker.url, shim);
+  const pid = gw.pid;
   await sleep(1000);
   const idleRssMb = rssMb(pid, 'VmRSS');
   const before = arrivedCount();
-  const one = await runSensors(gw.port, 1, 2, `one-${build.name}`);
-  const cpuBefore = cpuSeconds(pid);
-  const many = await runSensors(gw.port, devices, seconds, `load-${build.name}`);
-  const cpu = cpuSeconds(pid) - cpuBefore;
+  const one = await runSensors(gw.port, 1, 2, `one-${contender.name}`);
+  const cpuBefore = cpuTimes(pid);
+  const [brokerBefore, benchBefore] = [cpuSeconds(broker.pid), process.cpuUsage()];
+  const many = await runSensors(gw.port, devices, seconds, `load-${contender.name}`);
+  const cpuAfter = cpuTimes(pid);
+  const kernelCpu = cpuAfter.system - cpuBefore.system;
+  const cpu = cpuAfter.user - cpuBefore.user + kernelCpu;
   const endRssMb = rssMb(pid, 'VmRSS');
   const endAnonMb = rssMb(pid, 'RssAnon');
   const total = one.acked + many.acked;
   for (let waited = 0; arrivedCount() - before < total && waited < 30_000; waited += 50) await sleep(50);
   const arrived = `${arrivedCount() - before}/${total}`;
+  const brokerCpu = cpuSeconds(broker.pid) - brokerBefore;
+  const { user, system } = process.cpuUsage(benchBefore);
   await sleep(5000);
   const idleAfterRssMb = rssMb(pid, 'VmRSS');
   const peakRssMb = rssMb(pid, 'VmHWM');
   await gw.stop();
-  cleanups.splice(cleanups.indexOf(gw.stop), 1);
-  const syncs = Number(/syncs=(\d+)/.exec(readFileSync(report, 'utf8'))?.[1]);
+  const syncs = existsSync(report) ? Number(/syncs=(\d+)/.exec(readFileSync(report, 'utf8'))?.[1]) : NaN;
   rmSync(report, { force: true });
   return {
-    build: build.name,
+    build: contender.name,
     fsyncUs,
     idleRssMb,
     oneP50Ms: one.p50,
     msgPerS: many.acked / many.elapsed,
     p50Ms: many.p50,
     cpuUsPerMsg: (cpu * 1e6) / many.acked,
+    kernelCpuUsPerMsg: (kernelCpu * 1e6) / many.acked,
+    brokerCpuUsPerMsg: (brokerCpu * 1e6) / many.acked,
+    benchCpuUsPerMsg: (user + system) / many.acked,
     endRssMb,
     endAnonMb,
     peakRssMb,
@@ -234,6 +222,128 @@ function row(t: Trial): string {
   return COLUMNS.map(([name, get]) => get(t).padStart(name.length)).join(' | ');
 }
 
+/** Every trial: per fsync mode, `rounds` rounds of each contender that applies, interleaved. */
+async function runRounds(broker: Broker, arrivedCount: () => number): Promise<Trial[]> {
+  const trials: Trial[] = [];
+  for (const fsyncUs of fsyncModes) {
+    const here = contenders.filter((c) => c.durable || fsyncUs === 0);
+    for (let round = 0; round < rounds; round++) {
+      // Alternate the order, so no contender always gets the quieter part of a round.
+      const order = round % 2 === 0 ? here : [...here].reverse();
+      for (const contender of order) {
+        const t = await trial(contender, fsyncUs, broker, arrivedCount);
+        trials.push(t);
+        console.log(row(t));
+      }
+    }
+  }
+  return trials;
+}
+
+/** The median of each figure over a contender's trials in one fsync mode; undefined if it did not run. */
+function medianTrial(trials: Trial[], name: string, fsyncUs: number): Trial | undefined {
+  const mine = trials.filter((t) => t.build === name && t.fsyncUs === fsyncUs);
+  if (mine.length === 0) return undefined;
+  const med = (get: (t: Trial) => number): number => median(mine.map(get));
+  return {
+    build: name,
+    fsyncUs,
+    idleRssMb: med((t) => t.idleRssMb),
+    oneP50Ms: med((t) => t.oneP50Ms),
+    msgPerS: med((t) => t.msgPerS),
+    p50Ms: med((t) => t.p50Ms),
+    cpuUsPerMsg: med((t) => t.cpuUsPerMsg),
+    kernelCpuUsPerMsg: med((t) => t.kernelCpuUsPerMsg),
+    brokerCpuUsPerMsg: med((t) => t.brokerCpuUsPerMsg),
+    benchCpuUsPerMsg: med((t) => t.benchCpuUsPerMsg),
+    endRssMb: med((t) => t.endRssMb),
+    endAnonMb: med((t) => t.endAnonMb),
+    peakRssMb: med((t) => t.peakRssMb),
+    idleAfterRssMb: med((t) => t.idleAfterRssMb),
+    fsyncsPerMsg: med((t) => t.fsyncsPerMsg),
+    arrived: '',
+  };
+}
+
+function printMedians(trials: Trial[]): void {
+  console.log('');
+  console.log('medians:');
+  console.log(
+    COLUMNS.filter(([name]) => name !== 'arrived')
+      .map(([name]) => name)
+      .join(' | '),
+  );
+  for (const fsyncUs of fsyncModes)
+    for (const { name } of contenders) {
+      const summary = medianTrial(trials, name, fsyncUs);
+      if (summary) console.log(row(summary).replace(/ \|\s*$/, ''));
+    }
+}
+
+function printLatencyGoal(trials: Trial[], fsyncMs: number): void {
+  console.log('');
+  for (const fsyncUs of fsyncModes)
+    for (const contender of contenders) {
+      const summary = medianTrial(trials, contender.name, fsyncUs);
+      if (!summary) continue;
+      if (!contender.durable) {
+        console.log(
+          `${contender.name}, fsync ${fsyncUs} µs: 1-dev p50 = ${(summary.oneP50Ms * 1000).toFixed(0)} µs (no fsync)`,
+        );
+        continue;
+      }
+      const above = summary.oneP50Ms - fsyncMs - fsyncUs / 1000;
+      console.log(
+        `${contender.name}, fsync ${fsyncUs} µs: 1-dev p50 − (disk fsync + shim delay) = ${(above * 1000).toFixed(0)} µs (goal ≤ 100)`,
+      );
+    }
+}
+
+/** The figures issue 10 states relative to Paho's, with its goals; ratio = ours / Paho's. */
+const BESIDE_PAHO: Array<[string, (t: Trial) => number, number, string]> = [
+  ['CPU µs/msg', (t) => t.cpuUsPerMsg, 1, 'ratio ≤ 0.4 (stretch 0.33)'],
+  ['of it kernel', (t) => t.kernelCpuUsPerMsg, 1, '(system calls)'],
+  [`${devices}-dev msg/s`, (t) => t.msgPerS, 0, 'ratio ≥ 2'],
+  ['1-dev p50 ms', (t) => t.oneP50Ms, 3, ''],
+  ['idle RSS MB', (t) => t.idleRssMb, 1, ''],
+  ['end RSS MB', (t) => t.endRssMb, 1, 'ours ≤ 64 MB'],
+  ['peak RSS MB', (t) => t.peakRssMb, 1, ''],
+  // Not the gateway's: on a small machine they share its cores, so they bound its msg/s.
+  ['Mosquitto µs/msg', (t) => t.brokerCpuUsPerMsg, 1, '(Paho: a broker connection per device)'],
+  ['bench µs/msg', (t) => t.benchCpuUsPerMsg, 1, '(the devices and the counting subscriber)'],
+];
+
+/** Ours (each build) beside Paho in the fast-disk mode, and the ratios the issue's goals are stated in. */
+function printBesidePaho(trials: Trial[]): void {
+  const theirs = medianTrial(trials, 'paho', 0);
+  if (!theirs) return;
+  const ours = builds.flatMap(({ name }) => medianTrial(trials, name, 0) ?? []);
+  const header = [
+    'figure',
+    ...ours.map((t) => t.build),
+    'paho',
+    ...ours.map((t) => `${t.build}/paho`),
+    'goal',
+  ];
+  const widths = header.map((h, i) =>
+    i === 0 ? Math.max(...BESIDE_PAHO.map(([label]) => label.length)) : Math.max(h.length, 8),
+  );
+  const line = (cells: string[]): string =>
+    cells
+      .map((c, i) => (i === 0 || i === cells.length - 1 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!)))
+      .join(' | ');
+  console.log('');
+  console.log(
+    'beside Paho, fsync 0 µs (medians; Paho is not durable: it never fsyncs, ours fsyncs every batch):',
+  );
+  console.log(line(header).trimEnd());
+  for (const [label, get, digits, goal] of BESIDE_PAHO) {
+    const figures = [...ours, theirs].map((t) => get(t).toFixed(digits));
+    const ratios = ours.map((t) => (get(t) / get(theirs)).toFixed(2));
+    console.log(line([label, ...figures, ...ratios, goal]).trimEnd());
+  }
+}
+
 async function main(): Promise<void> {
   execFileSync('gcc', ['-O2', '-shared', '-fPIC', '-o', SHIM, SHIM_SOURCE, '-ldl']);
   cleanups.push(() => rmSync(SHIM, { force: true }));
@@ -246,63 +356,24 @@ async function main(): Promise<void> {
   cleanups.push(() => sub.endAsync());
   let arrived = 0;
   sub.on('message', () => arrived++);
-  await sub.subscribeAsync('mqttsn/+/bn', { qos: 1 });
+  for (const filter of new Set(contenders.map((c) => c.topicFilter)))
+    await sub.subscribeAsync(filter, { qos: 1 });
   console.log(`node ${process.version}, ${rounds} rounds, ${seconds} s at ${devices} devices, payload 24 B`);
+  if (values.paho !== undefined) {
+    console.log(`paho: ${values.paho} (not durable: it never fsyncs; runs with fsync 0 only)`);
+    if (!fsyncModes.includes(0)) console.log('paho: --fsync-us has no 0, so Paho does not run');
+  }
   const fsyncMs = diskFsyncP50Ms();
   console.log(`this disk's fdatasync alone: p50 ${(fsyncMs * 1000).toFixed(0)} µs`);
   console.log(COLUMNS.map(([name]) => name).join(' | '));
-  const trials: Trial[] = [];
-  for (const fsyncUs of fsyncModes)
-    for (let round = 0; round < rounds; round++) {
-      // Alternate which build goes first, so neither always gets the quieter half of a round.
-      const order = round % 2 === 0 ? builds : [...builds].reverse();
-      for (const build of order) {
-        const t = await trial(build, fsyncUs, mosquitto.url, () => arrived);
-        trials.push(t);
-        console.log(row(t));
-      }
-    }
-  console.log('');
-  console.log('medians:');
-  console.log(
-    COLUMNS.filter(([name]) => name !== 'arrived')
-      .map(([name]) => name)
-      .join(' | '),
-  );
-  for (const fsyncUs of fsyncModes)
-    for (const build of builds) {
-      const mine = trials.filter((t) => t.build === build.name && t.fsyncUs === fsyncUs);
-      const med = (get: (t: Trial) => number): number => median(mine.map(get));
-      const summary: Trial = {
-        build: build.name,
-        fsyncUs,
-        idleRssMb: med((t) => t.idleRssMb),
-        oneP50Ms: med((t) => t.oneP50Ms),
-        msgPerS: med((t) => t.msgPerS),
-        p50Ms: med((t) => t.p50Ms),
-        cpuUsPerMsg: med((t) => t.cpuUsPerMsg),
-        endRssMb: med((t) => t.endRssMb),
-        endAnonMb: med((t) => t.endAnonMb),
-        peakRssMb: med((t) => t.peakRssMb),
-        idleAfterRssMb: med((t) => t.idleAfterRssMb),
-        fsyncsPerMsg: med((t) => t.fsyncsPerMsg),
-        arrived: '',
-      };
-      console.log(row(summary).replace(/ \|\s*$/, ''));
-    }
-  console.log('');
-  for (const fsyncUs of fsyncModes)
-    for (const build of builds) {
-      const ones = trials.filter((t) => t.build === build.name && t.fsyncUs === fsyncUs);
-      const above = median(ones.map((t) => t.oneP50Ms)) - fsyncMs - fsyncUs / 1000;
-      console.log(
-        `${build.name}, fsync ${fsyncUs} µs: 1-dev p50 − (disk fsync + shim delay) = ${(above * 1000).toFixed(0)} µs (goal ≤ 100)`,
-      );
-    }
+  const trials = await runRounds({ url: mosquitto.url, pid: mosquitto.pid }, () => arrived);
+  printMedians(trials);
+  printLatencyGoal(trials, fsyncMs);
   if (fsyncModes.some((us) => us > 0))
     console.log(
       `limit with a slow fsync: ${devices} devices ÷ fsync time (e.g. 10 ms → ${devices * 100} msg/s)`,
     );
+  printBesidePaho(trials);
 }
 
 try {

@@ -6,15 +6,21 @@ import { readFileSync } from 'node:fs';
 
 const CLOCK_TICKS = 100; // USER_HZ: 100 on every mainstream Linux build (getconf CLK_TCK)
 
-/** utime + stime of a process in seconds (/proc/<pid>/stat fields 14 and 15, in clock ticks). */
+/** utime + stime of a process in seconds, all its threads (/proc/<pid>/stat fields 14 and 15). */
 export function cpuSeconds(pid: number | undefined): number {
-  if (pid === undefined) return NaN;
+  const { user, system } = cpuTimes(pid);
+  return user + system;
+}
+
+/** utime and stime of a process in seconds, all its threads: its own code, and the kernel's on its behalf. */
+export function cpuTimes(pid: number | undefined): { user: number; system: number } {
+  if (pid === undefined) return { user: NaN, system: NaN };
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+    return { user: Number(fields[11]) / CLOCK_TICKS, system: Number(fields[12]) / CLOCK_TICKS };
   } catch {
-    return NaN;
+    return { user: NaN, system: NaN };
   }
 }
 

@@ -4,8 +4,9 @@
  *   npm run build && node --import tsx bench/memory-floor.ts [--build DIR] [--seconds 8] [--devices 200]
  *       [--arenas default,2] [--gateway-node-args="..."]
  *
- * Four stages, each a fresh child process, each with glibc's default malloc arenas and with
- * MALLOC_ARENA_MAX=2 (what the systemd unit, the image and the .deb launcher set):
+ * Four stages, each a fresh child process, each given glibc's default malloc arenas and MALLOC_ARENA_MAX=2
+ * (what the systemd unit, the image and the .deb launcher set); the "arenas" column says what the process
+ * runs with (on Node 22.15+ the gateway sets 2 itself and re-executes, src/launch-arenas.ts):
  *   1. bare node (`node -e` with a timer);
  *   2. node with only the packages the gateway loads, used as it uses them (bench/memory-floor-modules.mjs:
  *      the launch's V8 flags, mqtt, mqtt-packet, pino, LevelDB opened with the gateway's options, one
@@ -131,6 +132,14 @@ function anonymousParts(pid: number): Pick<Row, 'mainArena' | 'threadArenas' | '
   return parts;
 }
 
+/** MALLOC_ARENA_MAX in the environment the process runs with now, or 'default'. */
+function arenaMaxOf(pid: number): string {
+  const entry = readFileSync(`/proc/${pid}/environ`, 'utf8')
+    .split('\0')
+    .find((e) => e.startsWith('MALLOC_ARENA_MAX='));
+  return entry?.slice('MALLOC_ARENA_MAX='.length) ?? 'default';
+}
+
 function statusMb(pid: number, field: string): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   return Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1]) / 1024;
@@ -140,7 +149,8 @@ async function measure(child: ChildProcess, probeFile: string, stage: string, ar
   const pid = child.pid!;
   const row = {
     stage,
-    arenas,
+    // What the process runs with (the gateway may have set it and re-executed itself), and what it was given.
+    arenas: `${arenaMaxOf(pid)}${arenaMaxOf(pid) === arenas ? '' : ` (given ${arenas})`}`,
     rss: statusMb(pid, 'VmRSS'),
     file: statusMb(pid, 'RssFile'),
     anon: statusMb(pid, 'RssAnon'),

@@ -1,5 +1,5 @@
 /* global process, require */
-/* eslint-disable @typescript-eslint/no-require-imports -- a CommonJS preload (bare node must not load the ES module loader) */
+/* eslint-disable @typescript-eslint/no-require-imports -- CommonJS: bare node loads no ES module loader */
 /**
  * Preloaded by bench/memory-floor.ts into the process it measures (`node --require <this> …`; CommonJS,
  * so bare node does not load the ES module loader for it): on

@@ -5,10 +5,11 @@
  * freed in it: V8's four helper threads (compiling, GC) and the libuv threadpool (LevelDB's writes and
  * its memtable) held 6–21 MB of RSS in arenas of their own at the end of a 200-device load.
  * `MALLOC_ARENA_MAX=2` makes them share one arena beside the main thread's: 2.5–5.4 MB, and the RSS
- * 3–10 MB lower (bench/memory-floor.ts; docs/architecture.md, Memory). glibc reads it only when the process starts, so the systemd
- * unit, the image and the .deb launcher set it in the environment; for every other launch the CLI sets
- * it and replaces itself once with the same node, flags and arguments (`process.execve`: same pid, so
- * systemd, signals and a supervisor see one process), before it has opened or loaded anything.
+ * 3–10 MB lower (bench/memory-floor.ts; docs/architecture.md, Memory). glibc reads it only when the
+ * process starts, so the systemd unit, the image and the .deb launcher set it in the environment; for
+ * every other launch the CLI sets it and replaces itself once with the same node, flags and arguments
+ * (`process.execve`: same pid, so systemd, signals and a supervisor see one process), before it has
+ * opened or loaded anything.
  *
  * `process.execve` exists from Node 22.15 / 23.11; Node 20 starts with glibc's default arenas. An
  * operator's own MALLOC_ARENA_MAX (any value) wins and the CLI does not re-exec. A leaf module: cli.ts

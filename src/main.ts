@@ -101,6 +101,8 @@ async function run(
       namespace: config.namespace,
       // The V8 memory defaults this launch applied (docs/architecture.md, Memory); an operator's own win.
       memoryFlags: appliedMemoryFlags,
+      // glibc's arena limit this process started with (src/launch-arenas.ts); unset means glibc's default.
+      mallocArenaMax: process.env.MALLOC_ARENA_MAX ?? null,
     },
     'mqttsn-bridge ready',
   );

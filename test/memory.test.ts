@@ -10,6 +10,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { arenaEnvironment } from '../src/launch-arenas.js';
 import { defaultMemoryFlags } from '../src/launch-flags.js';
 import { freePort, MqttSnTestClient, startAedes, waitUntil, withTempDir } from './helpers/index.js';
 import { spawnGateway } from './support/gateway-process.js';
@@ -17,7 +18,12 @@ import { spawnGateway } from './support/gateway-process.js';
 const LOADED_PACKAGES = fileURLToPath(new URL('./support/loaded-packages.mjs', import.meta.url));
 const MB = 1024 * 1024;
 
-async function gateway(t: TestContext, args: string[], nodeArgs: string[] = []) {
+async function gateway(
+  t: TestContext,
+  args: string[],
+  nodeArgs: string[] = [],
+  env: NodeJS.ProcessEnv = { MALLOC_ARENA_MAX: undefined },
+) {
   const dir = withTempDir(t, 'mqttsn-memory-');
   const broker = await startAedes();
   t.after(() => broker.close());
@@ -25,7 +31,7 @@ async function gateway(t: TestContext, args: string[], nodeArgs: string[] = []) 
   const gw = await spawnGateway(['--broker', broker.url, '--data-dir', join(dir, 'data'), ...args], {
     compiled: true,
     nodeArgs: ['--import', LOADED_PACKAGES, ...nodeArgs],
-    env: { LOADED_PACKAGES_FILE: loaded },
+    env: { LOADED_PACKAGES_FILE: loaded, ...env },
   });
   t.after(() => gw.signal('SIGKILL'));
   /** Stops the gateway (SIGTERM, a clean exit) and returns what test/support/loaded-packages.mjs saw. */
@@ -113,4 +119,41 @@ test("each default memory flag yields to the operator's own, from the command li
   assert.deepEqual(defaultMemoryFlags([], '--min-semi-space-size=1'), ['--optimize-for-size']);
   assert.deepEqual(defaultMemoryFlags([], '--no-optimize-for-size'), ['--semi-space-growth-factor=1']);
   assert.deepEqual(defaultMemoryFlags(['--semi-space-growth-factor=2', '--optimize_for_size']), []);
+});
+
+/** MALLOC_ARENA_MAX in the environment the gateway process runs with now (after any exec). */
+function arenaMaxOf(pid: number | undefined): string | undefined {
+  const environ = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
+  return environ.find((entry) => entry.startsWith('MALLOC_ARENA_MAX='))?.slice('MALLOC_ARENA_MAX='.length);
+}
+
+test('a plain launch runs under MALLOC_ARENA_MAX=2 (re-exec in place where Node has process.execve)', async (t) => {
+  // Node 22.15+ / 23.11+ can replace the process with itself under the new environment; Node 20 cannot,
+  // and then starts as it is. The pid is the one spawned either way: no wrapper process is left behind.
+  const canExec = typeof (process as { execve?: unknown }).execve === 'function';
+  const { gw, stopAndListPackages } = await gateway(t, []);
+  assert.equal(arenaMaxOf(gw.pid), canExec ? '2' : undefined, `${process.version}\n${gw.output()}`);
+  const ready = gw
+    .output()
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line) as { msg?: string; mallocArenaMax?: string | null })
+    .find((entry) => entry.msg === 'mqttsn-bridge ready');
+  assert.equal(ready?.mallocArenaMax, canExec ? '2' : null, 'the ready line says what the gateway runs with');
+  // The exec kept the node flags: the preload that lists the packages ran in the gateway.
+  assert.ok((await stopAndListPackages()).includes('mqtt'));
+});
+
+test("an operator's own MALLOC_ARENA_MAX is kept as it is", async (t) => {
+  const { gw } = await gateway(t, [], [], { MALLOC_ARENA_MAX: '4' });
+  assert.equal(arenaMaxOf(gw.pid), '4');
+});
+
+test('the arena re-exec is for the gateway on Linux only, never for the short-lived tools', () => {
+  assert.equal(arenaEnvironment({}, ['--broker', 'mqtt://b'], 'linux')?.MALLOC_ARENA_MAX, '2');
+  assert.equal(arenaEnvironment({}, [], 'linux')?.MALLOC_ARENA_MAX, '2');
+  assert.equal(arenaEnvironment({ MALLOC_ARENA_MAX: '8' }, [], 'linux'), undefined);
+  assert.equal(arenaEnvironment({}, [], 'darwin'), undefined);
+  for (const tool of ['pub', 'sub', 'ctl', 'dead-letters', 'check-config', '--help', '--version'])
+    assert.equal(arenaEnvironment({}, [tool, 'x'], 'linux'), undefined, tool);
 });

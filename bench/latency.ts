@@ -28,8 +28,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Level } from 'level';
-import { MqttSnTestClient, sleep, startMosquitto } from '../test/helpers/index.js';
-import { freeUdpPort } from '../test/support/gateway-process.js';
+import { sleep, startMosquitto } from '../test/helpers/index.js';
+import { freeUdpPort, waitReady } from '../test/support/gateway-process.js';
 import { LEVELDB_MEMORY } from '../src/store/db.js';
 import { Sensor } from './sensor.js';
 import { cleanup, cleanups, median, percentile } from './support.js';
@@ -157,21 +157,11 @@ async function startGateway(dir: string, broker: string, fsyncUs: number) {
     rmSync(data, { recursive: true, force: true });
   };
   cleanups.push(stop);
-  const probe = await MqttSnTestClient.create({ gatewayPort: port });
-  try {
-    for (let tries = 0; ; tries++) {
-      if (tries > 200) throw new Error(`gateway in ${dir} did not start`);
-      await probe.send({ type: 'SEARCHGW', radius: 0 });
-      try {
-        await probe.next('GWINFO', 200);
-        break;
-      } catch {
-        await sleep(50);
-      }
-    }
-  } finally {
-    await probe.close();
-  }
+  await waitReady(
+    port,
+    () => child.exitCode !== null,
+    () => `(${dir}: its output is above)`,
+  );
   return { port, pid: child.pid, stop };
 }
 

@@ -102,6 +102,8 @@ interface Rig {
   outbox: Outbox;
   writer: StoreWriter;
   timing: ManualTiming;
+  /** Every batch written: whether synced, and how many operations it held. */
+  writes: Array<{ sync: boolean; ops: number }>;
   /** Appends for `client`; resolves with the number of the synced batch that carried it. */
   publish(client: string): Promise<number>;
   /** Resolves once the writer has started writing the batch it is about to build (a turn later). */
@@ -117,11 +119,13 @@ interface Rig {
 async function rig(t: TestContext, syncMs = 10, gather: GatherOptions = DEFAULT_GATHER): Promise<Rig> {
   const store = await openStore(withTempDir(t, 'gather-'));
   const timing = new ManualTiming();
+  const writes: Rig['writes'] = [];
   const makeBatch = store.batch.bind(store);
   store.batch = ((...args: Parameters<typeof makeBatch>) => {
     const batch = makeBatch(...args);
     const write = batch.write.bind(batch);
     batch.write = ((options: Parameters<typeof write>[0]) => {
+      writes.push({ sync: (options as { sync?: boolean } | undefined)?.sync === true, ops: batch.length });
       timing.clock.advance(syncMs);
       return write(options);
     }) as typeof batch.write;
@@ -145,7 +149,7 @@ async function rig(t: TestContext, syncMs = 10, gather: GatherOptions = DEFAULT_
     await writing();
     return { a1, c1: publish('c') };
   };
-  return { outbox, writer, timing, publish, writing, aThenC };
+  return { outbox, writer, timing, writes, publish, writing, aThenC };
 }
 
 /** A device's next message, sent a turn after its PUBACK (as a real one answers about 1 ms later). */
@@ -221,6 +225,73 @@ describe('gather window (the writer, real LevelDB)', () => {
     assert.equal(await a1, 1);
     assert.equal(await c1, 2);
     assert.equal(r.writer.gatherStats.held, 0);
+  });
+
+  test('a lone device costs one LevelDB write per message: the broker acknowledgements ride with the next', async (t) => {
+    const r = await rig(t, 1.5); // a fast disk: no gather window, so only the deferral can join them
+    for (let i = 1; i <= 5; i++) {
+      assert.equal(await r.publish('a'), i);
+      const [entry] = await r.outbox.read(r.outbox.lastSeq - 1, 1);
+      r.outbox.ack(entry!.seq); // the broker's PUBACK, before the device's next message
+      await r.writing(); // a turn passes: a batch started for the acknowledgement alone is under way
+      await r.writing();
+    }
+    // Before: an unsynced batch for each acknowledgement, and the device's next append waited for it.
+    assert.deepEqual(
+      r.writes.map((w) => w.sync),
+      [true, true, true, true, true],
+      'one synced write per message, nothing in between',
+    );
+    // Segment, highest seq, clock; then the previous segment's deletion (segment and bitmap keys).
+    assert.deepEqual(
+      r.writes.map((w) => w.ops),
+      [3, 5, 5, 5, 5],
+    );
+    assert.equal(r.timing.timers.size, 1, 'the last acknowledgement waits for DEFER_MS');
+    r.timing.fireAll();
+    await waitUntil(() => r.writes.length === 6);
+    assert.deepEqual(r.writes[5], { sync: false, ops: 2 }, 'then written alone, unsynced');
+  });
+
+  test('deferred acknowledgements are written at once by a flush, and beyond 32 of them', async (t) => {
+    const r = await rig(t, 1.5);
+    const acked: Array<Promise<number>> = [];
+    for (let i = 0; i < 40; i++) acked.push(r.publish(`d${i}`));
+    await Promise.all(acked);
+    const entries = await r.outbox.read(0, 40);
+    for (const entry of entries.slice(0, 31)) r.outbox.ack(entry.seq);
+    await r.writing();
+    await r.writing();
+    const before = r.writes.length;
+    assert.equal(r.timing.timers.size, 1, '31 marks wait');
+    r.outbox.ack(entries[31]!.seq);
+    await waitUntil(() => r.writes.length === before + 1);
+    r.outbox.ack(entries[32]!.seq);
+    await r.outbox.flush();
+    assert.equal(r.writes.length, before + 2, 'the flush wrote the one left');
+  });
+
+  test("a lone device's write is under way before the rest of its turn (the broker's PUBACKs) runs", async (t) => {
+    const r = await rig(t, 1.5);
+    const before = r.timing.clock.now(); // the rig's writes move the clock as they start
+    let startedBy: boolean | undefined;
+    // Queued before the datagram's append, as the broker socket's data is read after it in the same turn.
+    setImmediate(() => (startedBy = r.timing.clock.now() > before));
+    const a1 = r.publish('a');
+    assert.equal(await a1, 1);
+    assert.equal(startedBy, true, 'the write started within the turn of the append');
+  });
+
+  test('after a batch that answered several devices, the next gathers the datagrams read in the same turn', async (t) => {
+    const r = await rig(t, 1.5);
+    await Promise.all([r.publish('a'), r.publish('b')]);
+    // Their next messages: two datagrams read in one turn, each its own callback.
+    const [a2, b2] = await new Promise<Array<Promise<number>>>((resolve) => {
+      let a2: Promise<number>;
+      setImmediate(() => (a2 = r.publish('a')));
+      setImmediate(() => resolve([a2, r.publish('b')]));
+    });
+    assert.deepEqual(await Promise.all([a2, b2]), [2, 2], 'one sync for both');
   });
 
   test('the writer of a database is made once: options for an existing one are refused', async (t) => {

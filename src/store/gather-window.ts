@@ -51,12 +51,22 @@ export class GatherWindow {
   private expected = 0;
   /** Windows still to skip after one that ran out mostly empty. */
   private skip = 0;
+  /** Devices the last synced batch answered. */
+  private lastAnswered = 0;
 
   constructor(private readonly options: GatherOptions = DEFAULT_GATHER) {}
 
   /** The running estimate of a synced write's duration, in ms. */
   get syncEstimateMs(): number {
     return this.syncMs;
+  }
+
+  /**
+   * Whether the last synced batch answered at most one device: no other device is expected, so the
+   * next batch need not wait for the end of the event-loop turn to gather the datagrams read in it.
+   */
+  get alone(): boolean {
+    return this.lastAnswered <= 1;
   }
 
   /** The longest window the current estimate allows (0: none). */
@@ -71,6 +81,7 @@ export class GatherWindow {
    */
   synced(now: number, tookMs: number, answered: number, waiting: number): void {
     this.syncMs = this.syncMs === 0 ? tookMs : this.syncMs + SYNC_EWMA_WEIGHT * (tookMs - this.syncMs);
+    this.lastAnswered = answered;
     const window = this.windowMs;
     if (answered === 0 || window === 0) this.close();
     else if (this.skip > 0) {

@@ -1,15 +1,16 @@
 /**
  * Group commit for the outbox: appends and acknowledgements accumulate while one LevelDB batch is being
  * written; when it returns, the next batch takes everything that accumulated meanwhile. So a burst
- * produces few big batches and a lone message is written at once (after the current event-loop turn, so
- * datagrams read in the same turn share a batch). It tells the writer how many devices each batch
+ * produces few big batches and a lone message is written at once (store/writer.ts says when). It tells the writer how many devices each batch
  * answers and how many wait now, which is what the writer's gather window (store/gather-window.ts)
  * counts to hold the next sync for the devices just answered; a flush or a probe is never held.
  *
  * The appends of a batch become one record, a segment (store/segments.ts), not one record each. What is
  * gone from a segment is written as its bitmap; a segment with nothing left is deleted. A batch is synced
  * when any append in it has a waiter (a device waiting for its PUBACK). Acknowledgements ride along
- * unsynced: a lost one only means a duplicate after a crash, which at-least-once allows. Every batch with
+ * unsynced: a lost one only means a duplicate after a crash, which at-least-once allows. So they do not
+ * get a batch of their own while appends keep coming: they wait for the next one (deferrable(), at most
+ * DEFER_MAX_GONE of them and StoreWriter's DEFER_MS). Every batch with
  * appends also records the highest sequence number, atomically with them.
  */
 import type { CommitCallback } from './ports.js';
@@ -55,6 +56,12 @@ export type BatchWrittenHook = (puts: readonly PendingPut[], err: Error | undefi
 
 const BINARY = { keyEncoding: 'buffer', valueEncoding: 'buffer' } as const;
 
+/**
+ * Acknowledgement marks deferred at most (StoreWriter's DEFER_MS): beyond it they are written at once,
+ * so a replay that acknowledges thousands a second still loses at most this many marks in a crash.
+ */
+const DEFER_MAX_GONE = 32;
+
 /** A segment holds at most this many record bytes (a larger batch is split), so one read stays small. */
 const SEGMENT_MAX_BYTES = 256 * 1024;
 
@@ -65,6 +72,8 @@ export class GroupCommit implements BatchPart {
   private waitingPuts = 0;
   /** Segments with messages gone since their last write: their bitmap (or their deletion) is due. */
   private dirty = new Set<Segment>();
+  /** Messages marked gone since the last batch was taken: how many acknowledgements are deferred. */
+  private goneSinceTake = 0;
   /** A batch with this writer's operations is being written. */
   private inFlight = false;
   private readonly writer: StoreWriter;
@@ -123,6 +132,7 @@ export class GroupCommit implements BatchPart {
     const segment = this.segments.find(seq);
     if (segment === undefined || !segment.markGone(seq)) return;
     this.dirty.add(segment);
+    this.goneSinceTake++;
     // While writes fail, these wait for the next batch of appends or probe(), not one failure each.
     if (this.failure === undefined) this.schedule();
   }
@@ -203,8 +213,25 @@ export class GroupCommit implements BatchPart {
     return this.probes.length > 0 || this.idleWaiters.length > 0;
   }
 
+  /**
+   * Acknowledgement marks alone wait for the next batch (StoreWriter, DEFER_MS), but only up to
+   * DEFER_MAX_GONE of them: what a crash can lose stays a few messages, as when each went at once.
+   */
+  deferrable(): boolean {
+    return (
+      this.pendingPuts.length === 0 &&
+      this.probes.length === 0 &&
+      this.idleWaiters.length === 0 &&
+      this.goneSinceTake < DEFER_MAX_GONE
+    );
+  }
+
   /** Between two batches: the probes' chance to reopen the database (recoverStore). */
-  async beforeWrite(): Promise<void> {
+  beforeWrite(): Promise<void> | undefined {
+    return this.probes.length === 0 ? undefined : this.recoverForProbes();
+  }
+
+  private async recoverForProbes(): Promise<void> {
     for (const { recover } of this.probes) {
       try {
         await recover?.();
@@ -223,6 +250,7 @@ export class GroupCommit implements BatchPart {
     this.pendingPuts = [];
     this.waitingPuts = 0;
     this.dirty = new Set();
+    this.goneSinceTake = 0;
     this.inFlight = true;
     let sync = probes.length > 0;
     for (const put of puts) if (put.onCommitted !== undefined) sync = true;

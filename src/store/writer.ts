@@ -7,9 +7,16 @@
  * device messages, session saves and downlink puts alike, and never two writes competing for the disk.
  *
  * A batch is synced when anything in it waits for durability. The first batch after idle waits for the
- * end of the current event-loop turn, so datagrams read in the same turn share it. After a synced batch
- * that answered devices, the next one is held until as many devices are back (or for at most a fraction
- * of the sync time): the gather window (store/gather-window.ts) keeps them all in one sync.
+ * end of the current event-loop turn, so datagrams read in the same turn share it — unless the last
+ * synced batch answered at most one device and a device waits now: nobody else is expected, and the
+ * rest of the turn is the broker's PUBACKs, which MQTT.js would handle in front of that device's write.
+ * After a synced batch that answered devices, the next one is held until as many devices are back (or
+ * for at most a fraction of the sync time): the gather window (store/gather-window.ts) keeps them all
+ * in one sync.
+ *
+ * Work nobody waits for that a part marks deferrable (the outbox's acknowledgement marks) gets no batch
+ * of its own: it rides with the next batch, or is written after DEFER_MS. A batch of its own would be a
+ * second LevelDB write per message, and the device whose next message arrived meanwhile waited for it.
  */
 import { systemClock, type Clock } from '../time.js';
 import type { Store } from './db.js';
@@ -43,15 +50,30 @@ export interface PartWrite {
 export interface BatchPart {
   /** Whether it has something for the next batch. */
   hasWork(): boolean;
-  /** Runs between two batches, before the next is built: e.g. reopening the database after a full disk. */
-  beforeWrite?(): Promise<void>;
+  /**
+   * Runs between two batches, before the next is built: e.g. reopening the database after a full disk.
+   * Undefined when there is nothing to do, so the usual batch is not delayed by an await.
+   */
+  beforeWrite?(): Promise<void> | undefined;
   /** Its contribution to the next batch (undefined: nothing after all). */
   take(): PartWrite | undefined;
   /** Devices queued for the next batch, waiting for their acknowledgement (what the gather counts). */
   waiting?(): number;
   /** Whether something queued must not be held by the gather window (a probe, a flush, a close). */
   urgent?(): boolean;
+  /**
+   * Whether all it has may wait for the next batch (at most DEFER_MS): nobody waits for it and losing it
+   * in a crash costs only duplicates (acknowledgement marks).
+   */
+  deferrable?(): boolean;
 }
+
+/**
+ * How long deferrable work waits for a batch to ride with before it is written alone: long against a
+ * device's round trip (so a lone device's next message carries it), short against anything a person
+ * or a crash bound would notice.
+ */
+export const DEFER_MS = 5;
 
 /** The writer's time: it measures its syncs and ends gather windows on a timer. */
 export interface WriterTiming {
@@ -118,6 +140,10 @@ export class StoreWriter {
   /** The gather window holding the next batch, if one is. */
   private holding: { since: number; resume: () => void; cancel: () => void } | undefined;
   private endingHold = false;
+  /** Cancels the timer that writes deferred work alone; set while one runs. */
+  private deferTimer: (() => void) | undefined;
+  /** The deferred work waited DEFER_MS: it is written now, alone if need be. */
+  private deferDue = false;
 
   constructor(
     private readonly db: Store,
@@ -170,11 +196,37 @@ export class StoreWriter {
       return;
     }
     if (this.running || this.scheduled) return;
+    if (!this.mustWrite()) {
+      if (this.hasWork()) this.deferWrite();
+      return;
+    }
     this.scheduled = true;
-    setImmediate(() => {
-      this.scheduled = false;
-      void this.run();
-    });
+    // A lone device waiting for its PUBACK goes at once; anything else gathers the turn's datagrams.
+    if (this.window.alone && this.waiting() > 0) queueMicrotask(this.start);
+    else setImmediate(this.start);
+  }
+
+  private readonly start = (): void => {
+    this.scheduled = false;
+    void this.run();
+  };
+
+  /** Whether what is queued needs a batch now: anything but deferrable work, or deferred work now due. */
+  private mustWrite(): boolean {
+    if (this.pending.length > 0 || this.waiters.length > 0 || this.deferDue || this.urgent()) return true;
+    for (const part of this.parts) if (part.hasWork() && part.deferrable?.() !== true) return true;
+    return false;
+  }
+
+  /** Only deferrable work is queued: it waits for the next batch, or DEFER_MS. */
+  private deferWrite(): void {
+    if (this.deferTimer !== undefined) return;
+    this.deferTimer = this.timing.setTimer(() => {
+      this.deferTimer = undefined;
+      if (!this.hasWork()) return;
+      this.deferDue = true;
+      this.kick();
+    }, DEFER_MS);
   }
 
   private hasWork(): boolean {
@@ -238,10 +290,21 @@ export class StoreWriter {
     if (this.running) return;
     this.running = true;
     while (this.hasWork()) {
+      if (!this.mustWrite()) {
+        this.deferWrite();
+        break;
+      }
       const held = this.gather();
       if (held !== undefined) await held;
       this.window.close(); // used (or not needed): the next one opens after the next synced batch
-      for (const part of this.parts) if (part.hasWork()) await part.beforeWrite?.();
+      for (const part of this.parts) {
+        const ready = part.hasWork() ? part.beforeWrite?.() : undefined;
+        if (ready !== undefined) await ready;
+      }
+      // Whatever was deferred rides with this batch.
+      this.deferDue = false;
+      this.deferTimer?.();
+      this.deferTimer = undefined;
       const operations = this.pending;
       const waiters = this.waiters;
       const idle = this.pendingIdle;

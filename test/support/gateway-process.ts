@@ -90,7 +90,8 @@ process.once('exit', () => {
   for (const kill of liveChildren) kill();
 });
 
-async function waitReady(port: number, hasExited: () => boolean, output: () => string): Promise<void> {
+/** Resolves once the gateway on `port` answers SEARCHGW (the readiness contract); throws if it exits. */
+export async function waitReady(port: number, hasExited: () => boolean, output: () => string): Promise<void> {
   const probe = await MqttSnTestClient.create({ gatewayPort: port });
   try {
     const deadline = Date.now() + 20_000;

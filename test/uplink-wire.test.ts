@@ -316,6 +316,30 @@ describe('on the wire', () => {
     });
   }
 
+  test('after a restart, what an earlier process stored goes out with DUP (it may have sent it), what this one stores without', async (t) => {
+    const broker = await startTestBroker(5);
+    t.after(() => broker.close());
+    const dir = withTempDir(t, 'uplink-wire-');
+    const earlier = await openOutboxStore(t, dir);
+    fillNumbered(earlier.outbox, 5);
+    await earlier.close();
+    const { outbox } = await openOutboxStore(t, dir);
+    for (let n = 6; n <= 8; n++) {
+      const payload = Buffer.alloc(8, 0x2e);
+      payload.write(String(n));
+      append(outbox, { clientId: 'dev-0', topic: 'mqttsn/dev-0/n', payload, retain: false });
+    }
+    const uplink = startUplink(t, outbox, { brokers: [broker.url] });
+    await waitUntil(() => outbox.stats.messages === 0, { timeoutMs: 10_000 });
+    const sent = broker.publishes.map((p) => p.packet);
+    assert.deepEqual(sent.map(number), [1, 2, 3, 4, 5, 6, 7, 8]);
+    assert.deepEqual(
+      sent.map((p) => p.dup),
+      [true, true, true, true, true, false, false, false],
+    );
+    assert.equal(uplink.stats.resent, 0, 'not re-sent by this process');
+  });
+
   test('SUBSCRIBEs made while the window is full get ids no PUBLISH in flight has', async (t) => {
     const broker = await startTestBroker(5);
     t.after(() => broker.close());

@@ -106,6 +106,11 @@ interface OutboxEvents {
 export class Outbox extends EventEmitter<OutboxEvents> implements OutboxStore {
   /** How long open() took to rebuild the in-memory index from disk, in ms. */
   readonly indexRebuildMs: number;
+  /**
+   * The highest sequence number assigned before this open: a message at or below it was stored by an
+   * earlier process, which may have sent it to the broker before it stopped (the uplink sets DUP on it).
+   */
+  readonly lastSeqAtOpen: number;
   private readonly writer: GroupCommit;
   private readonly maxMessages: number;
   private readonly maxBytes: number;
@@ -156,6 +161,7 @@ export class Outbox extends EventEmitter<OutboxEvents> implements OutboxStore {
   ) {
     super();
     this.indexRebuildMs = rebuildMs;
+    this.lastSeqAtOpen = lastAssignedSeq;
     this.gatewayId = options.gatewayId;
     this.logger = options.logger;
     this.maxMessages = options.maxMessages ?? OUTBOX_DEFAULTS.maxMessages;

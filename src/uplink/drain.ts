@@ -222,10 +222,13 @@ export class Drain {
     this.byId.set(id, entry);
     this.inflight.set(entry.seq, sentAt);
     counters.published++;
-    // Sent before by this process (an earlier link): DUP, as MQTT asks of a re-delivery.
-    const dup = entry.seq <= highestSent.seq;
-    if (dup) counters.resent++;
+    // Sent before by this process (an earlier link): a re-send, counted, with DUP as MQTT asks of a
+    // re-delivery. Stored by an earlier process, which may have sent it before it stopped: DUP as well,
+    // since nothing on disk says whether it did (DUP only means "might be a re-delivery").
+    const resent = entry.seq <= highestSent.seq;
+    if (resent) counters.resent++;
     else highestSent.seq = entry.seq;
+    const dup = resent || entry.seq <= this.outbox.lastSeqAtOpen;
     this.writer.add(entry, id, dup, size);
     return true;
   }

@@ -31,8 +31,8 @@ import { existsSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { MqttSnTestClient, sleep, startMosquitto, tempDir } from '../test/helpers/index.js';
-import { freeUdpPort } from '../test/support/gateway-process.js';
+import { sleep, startMosquitto, tempDir } from '../test/helpers/index.js';
+import { freeUdpPort, waitReady } from '../test/support/gateway-process.js';
 import { Sensor } from './sensor.js';
 import { cleanup, cleanups } from './support.js';
 
@@ -197,24 +197,6 @@ async function stopChild(child: ChildProcess): Promise<void> {
   }
 }
 
-async function waitForGateway(port: number): Promise<void> {
-  const probe = await MqttSnTestClient.create({ gatewayPort: port });
-  try {
-    for (let tries = 0; ; tries++) {
-      if (tries > 200) throw new Error('the gateway did not start');
-      await probe.send({ type: 'SEARCHGW', radius: 0 });
-      try {
-        await probe.next('GWINFO', 200);
-        return;
-      } catch {
-        await sleep(50);
-      }
-    }
-  } finally {
-    await probe.close();
-  }
-}
-
 async function load(port: number): Promise<number> {
   const sensors = Array.from({ length: devices }, (_, i) => new Sensor(port, `floor-${i}`, 1));
   await Promise.all(sensors.map((s) => s.connect()));
@@ -256,7 +238,11 @@ async function runStage(stage: string, arenas: string, broker: string): Promise<
       ],
       arenas,
     );
-    await waitForGateway(port);
+    await waitReady(
+      port,
+      () => child.exitCode !== null,
+      () => `(${BUILD}: its output is above)`,
+    );
     await sleep(1500);
     let row: Row;
     if (stage === 'idle') row = await measure(child, probeFile, 'gateway idle', arenas);

@@ -13,6 +13,7 @@ import { decodeRecord, encodeRecord } from '../src/store/record.js';
 import { segmentRecords } from '../src/store/segments.js';
 import { readSeq, seqKey } from '../src/store/seq-key.js';
 import { outboxSublevel } from '../src/store/sublevels.js';
+import { writerFor } from '../src/store/writer.js';
 import { ManualClock } from '../src/time.js';
 import { withTempDir } from './helpers/tmp.js';
 import { sleep, waitUntil } from './helpers/wait.js';
@@ -417,6 +418,36 @@ describe('outbox', () => {
     later.advance(200); // past it: the age carried over the restart counts
     assert.equal((await second.outbox.read(0, 500)).length, 0);
     assert.equal(second.outbox.stats.dropped.ttl, 200);
+  });
+
+  test('close() stores the running clock of the close, even while a sweep checkpoint is still being written', async (t) => {
+    const dir = withTempDir(t, 'outbox-');
+    const clock = new ManualClock(1_000, 1_700_000_000_000);
+    const ttl = { ttlMs: 3_600_000, ttlSweepIntervalMs: 2, clock, now: () => clock.wallNow() };
+    const first = await openOutbox(t, dir, ttl);
+    for (let i = 0; i < 10; i++) first.outbox.append(message(i));
+    await first.outbox.flush();
+    clock.advance(5_000);
+    await sleep(20); // a sweep stores the running clock at 5 s
+    // A big synced write keeps the database's one writer busy: the next sweep's checkpoint (6 s) waits
+    // behind it, and is still being written when close() comes at 7 s.
+    const ballast = first.store.sublevel<string, Buffer>('ballast', { valueEncoding: 'buffer' });
+    const big = new Promise<void>((resolve) =>
+      writerFor(first.store).write(
+        [{ type: 'put', sublevel: ballast, key: 'x', value: Buffer.alloc(48 * 1024 * 1024, 1) }],
+        () => resolve(),
+      ),
+    );
+    clock.advance(1_000);
+    await sleep(10);
+    clock.advance(1_000);
+    await first.close();
+    await big;
+
+    const later = new ManualClock(42, clock.wallNow());
+    const second = await openOutbox(t, dir, { ...ttl, clock: later, now: () => later.wallNow() });
+    later.advance(3_600_000 - 7_000 + 100); // past the TTL only if all 7 s of the first run were stored
+    assert.equal((await second.outbox.read(0, 500)).length, 0, 'the 7 s the first run used count');
   });
 
   test('an unreadable record is dropped loudly instead of blocking the queue', async (t) => {

@@ -447,7 +447,10 @@ export class Outbox extends EventEmitter<OutboxEvents> implements OutboxStore {
     clearTimeout(this.retryTimer);
     await this.writer.idle();
     this.writer.detach();
-    this.checkpointElapsed();
+    // A sweep's checkpoint may still be settling, with the running clock of when it started: let it end,
+    // then store the clock of the close, so the time this process ran ages the messages after a restart.
+    await this.checkpointing;
+    this.checkpointElapsed(true);
     await this.checkpointing;
     this.fullEpisode.end(this.statsForLog());
     this.ttlEpisode.end(this.statsForLog());
@@ -492,9 +495,12 @@ export class Outbox extends EventEmitter<OutboxEvents> implements OutboxStore {
    * Store the running clock, so time spent running without appends still ages messages after a restart
    * (every batch with appends stores it too). A failed checkpoint only makes ages shorter: harmless.
    */
-  private checkpointElapsed(): void {
+  private checkpointElapsed(final = false): void {
     const now = this.elapsed();
-    if (now - this.lastCheckpoint < 1000 || this.checkpointing !== undefined) return;
+    if (this.checkpointing !== undefined) return;
+    // Not more than one a second while running; the last one, at close, whatever the time since.
+    if (!final && now - this.lastCheckpoint < 1000) return;
+    if (now === this.lastCheckpoint) return;
     const value = Buffer.allocUnsafe(8);
     value.writeDoubleBE(now, 0);
     // Through the database's one writer, like every other write.

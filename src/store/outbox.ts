@@ -446,12 +446,16 @@ export class Outbox extends EventEmitter<OutboxEvents> implements OutboxStore {
     if (this.sweepTimer !== undefined) clearInterval(this.sweepTimer);
     clearTimeout(this.retryTimer);
     await this.writer.idle();
-    this.writer.detach();
-    // A sweep's checkpoint may still be settling, with the running clock of when it started: let it end,
-    // then store the clock of the close, so the time this process ran ages the messages after a restart.
+    // A sweep's checkpoint may still be queued or settling, with the running clock of when it started:
+    // let it end, then store the clock of the close, so the time this process ran ages the messages after
+    // a restart. The database writer's idle() is urgent: no gather window holds either write.
+    const storeWriter = writerFor(this.db);
+    await storeWriter.idle();
     await this.checkpointing;
     this.checkpointElapsed(true);
+    await storeWriter.idle();
     await this.checkpointing;
+    this.writer.detach();
     this.fullEpisode.end(this.statsForLog());
     this.ttlEpisode.end(this.statsForLog());
   }

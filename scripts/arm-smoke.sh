@@ -83,7 +83,9 @@ for arch in "${arches[@]}"; do
   mosquitto_sub -h 127.0.0.1 -p "$mqtt_port" -t "mqttsn/$client/#" -v -C 1 -W 120 >"$work/sub-$arch.txt" 2>&1 &
   sub=$!
   pids+=("$sub")
-  "$qemu" -L / "$bin/node" "$cli" --broker "mqtt://127.0.0.1:$mqtt_port" --listen "127.0.0.1:$udp" \
+  # MALLOC_ARENA_MAX set, as the unit and the .deb launcher do: otherwise Node 22.15+ re-execs itself
+  # (src/launch-arenas.ts), and qemu-user without binfmt_misc cannot execve a foreign binary.
+  MALLOC_ARENA_MAX=2 "$qemu" -L / "$bin/node" "$cli" --broker "mqtt://127.0.0.1:$mqtt_port" --listen "127.0.0.1:$udp" \
     --data-dir "$work/data-$arch" >"$log" 2>&1 &
   gw=$!
   pids+=("$gw")

@@ -83,9 +83,10 @@ for arch in "${arches[@]}"; do
   mosquitto_sub -h 127.0.0.1 -p "$mqtt_port" -t "mqttsn/$client/#" -v -C 1 -W 120 >"$work/sub-$arch.txt" 2>&1 &
   sub=$!
   pids+=("$sub")
-  # MALLOC_ARENA_MAX set, as the unit and the .deb launcher do: otherwise Node 22.15+ re-execs itself
-  # (src/launch-arenas.ts), and qemu-user without binfmt_misc cannot execve a foreign binary.
-  MALLOC_ARENA_MAX=2 "$qemu" -L / "$bin/node" "$cli" --broker "mqtt://127.0.0.1:$mqtt_port" --listen "127.0.0.1:$udp" \
+  # A plain launch, MALLOC_ARENA_MAX unset: Node 22.15+ would re-exec itself (src/launch-arenas.ts),
+  # but qemu-user without binfmt_misc cannot execve a foreign binary, so the CLI must see that and
+  # start as it is (a failed process.execve aborts Node).
+  env -u MALLOC_ARENA_MAX "$qemu" -L / "$bin/node" "$cli" --broker "mqtt://127.0.0.1:$mqtt_port" --listen "127.0.0.1:$udp" \
     --data-dir "$work/data-$arch" >"$log" 2>&1 &
   gw=$!
   pids+=("$gw")

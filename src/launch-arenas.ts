@@ -14,7 +14,14 @@
  * `process.execve` exists from Node 22.15 / 23.11; Node 20 starts with glibc's default arenas. An
  * operator's own MALLOC_ARENA_MAX (any value) wins and the CLI does not re-exec. A leaf module: cli.ts
  * runs it before the rest of the program is even parsed.
+ *
+ * A failed `process.execve` does not throw: Node has already run its exit hooks and aborts the process
+ * (SIGABRT, exit 134). So before it, the CLI checks that this node can be executed at all, by running
+ * `node --version` (about 10 ms): where it cannot (qemu-user running a foreign node without
+ * binfmt_misc, a seccomp filter or a sandbox without execve, the binary moved or deleted since the
+ * start), the gateway starts with glibc's default arenas and its ready line says `mallocArenaMax: null`.
  */
+import { spawnSync } from 'node:child_process';
 
 /** What the CLI sets when the environment does not say. */
 export const DEFAULT_MALLOC_ARENA_MAX = '2';
@@ -26,6 +33,16 @@ const TOOLS = new Set([
 ]);
 
 type Execve = (file: string, args: string[], env: NodeJS.ProcessEnv) => never;
+
+/** Whether this process can execute `file`: a child runs `file --version` and exits 0. */
+export function canExecute(file: string): boolean {
+  try {
+    const child = spawnSync(file, ['--version'], { stdio: 'ignore', timeout: 10_000 });
+    return child.error === undefined && child.status === 0;
+  } catch {
+    return false; // child processes refused (Node's permission model)
+  }
+}
 
 /** The environment to re-exec with, or undefined when this process should run as it is. */
 export function arenaEnvironment(
@@ -40,16 +57,18 @@ export function arenaEnvironment(
 
 /**
  * Replaces this process with itself under MALLOC_ARENA_MAX=2 when Node can and the operator did not
- * choose; returns (without re-exec) otherwise, or if the exec fails (the gateway then runs as it is).
+ * choose; returns (without re-exec) otherwise, or when this node cannot be executed again (the
+ * gateway then runs as it is).
  */
 export function reexecWithMallocArenas(
   execve: Execve | undefined = (process as { execve?: Execve }).execve?.bind(process),
+  executable: (file: string) => boolean = canExecute,
 ): void {
   const env = arenaEnvironment(process.env, process.argv.slice(2), process.platform);
-  if (env === undefined || execve === undefined) return;
+  if (env === undefined || execve === undefined || !executable(process.execPath)) return;
   try {
     execve(process.execPath, [process.execPath, ...process.execArgv, ...process.argv.slice(1)], env);
   } catch {
-    // Not allowed here (a permission model, a worker): start with glibc's defaults.
+    // Refused before the exec (a permission model, a worker): start with glibc's defaults.
   }
 }

@@ -6,16 +6,17 @@
  * depends on the machine).
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { arenaEnvironment } from '../src/launch-arenas.js';
+import { arenaEnvironment, canExecute, reexecWithMallocArenas } from '../src/launch-arenas.js';
 import { defaultMemoryFlags } from '../src/launch-flags.js';
 import { freePort, MqttSnTestClient, startAedes, waitUntil, withTempDir } from './helpers/index.js';
 import { spawnGateway } from './support/gateway-process.js';
 
 const LOADED_PACKAGES = fileURLToPath(new URL('./support/loaded-packages.mjs', import.meta.url));
+const UNLINK_NODE = fileURLToPath(new URL('./support/unlink-node.mjs', import.meta.url));
 const MB = 1024 * 1024;
 
 async function gateway(
@@ -23,6 +24,7 @@ async function gateway(
   args: string[],
   nodeArgs: string[] = [],
   env: NodeJS.ProcessEnv = { MALLOC_ARENA_MAX: undefined },
+  node?: string,
 ) {
   const dir = withTempDir(t, 'mqttsn-memory-');
   const broker = await startAedes();
@@ -32,6 +34,7 @@ async function gateway(
     compiled: true,
     nodeArgs: ['--import', LOADED_PACKAGES, ...nodeArgs],
     env: { LOADED_PACKAGES_FILE: loaded, ...env },
+    ...(node === undefined ? {} : { node }),
   });
   t.after(() => gw.signal('SIGKILL'));
   /** Stops the gateway (SIGTERM, a clean exit) and returns what test/support/loaded-packages.mjs saw. */
@@ -142,6 +145,42 @@ test('a plain launch runs under MALLOC_ARENA_MAX=2 (re-exec in place where Node 
   assert.equal(ready?.mallocArenaMax, canExec ? '2' : null, 'the ready line says what the gateway runs with');
   // The exec kept the node flags: the preload that lists the packages ran in the gateway.
   assert.ok((await stopAndListPackages()).includes('mqtt'));
+});
+
+test('a gateway whose node cannot be executed again starts with the default arenas instead of aborting', async (t) => {
+  // A failed process.execve aborts Node (exit 134) rather than throwing. Here the gateway runs from a
+  // copy of node that a preload removes before the CLI starts, as a package upgrade or a sandbox
+  // without execve would leave it: the CLI must see that and start as it is.
+  const dir = withTempDir(t, 'mqttsn-node-copy-');
+  const node = join(dir, 'node');
+  copyFileSync(process.execPath, node);
+  chmodSync(node, 0o755);
+  const { gw, stopAndListPackages } = await gateway(t, [], ['--import', UNLINK_NODE], undefined, node);
+  assert.equal(existsSync(node), false, 'the preload removed the copy');
+  assert.equal(arenaMaxOf(gw.pid), undefined, gw.output());
+  assert.ok((await stopAndListPackages()).includes('mqtt'), 'the gateway ran and stopped cleanly');
+});
+
+test('the arena re-exec runs only when this node can be executed, and returns if the exec is refused', () => {
+  const env = process.env.MALLOC_ARENA_MAX;
+  delete process.env.MALLOC_ARENA_MAX;
+  try {
+    let execs = 0;
+    const execve = (): never => {
+      execs++;
+      throw new Error('refused');
+    };
+    reexecWithMallocArenas(execve, () => false);
+    assert.equal(execs, 0, 'not executable: no exec');
+    if (process.platform === 'linux') {
+      reexecWithMallocArenas(execve, () => true);
+      assert.equal(execs, 1, 'executable: one exec, and a refused one returns');
+    }
+    assert.equal(canExecute(process.execPath), true);
+    assert.equal(canExecute(join(fileURLToPath(new URL('.', import.meta.url)), 'no-such-node')), false);
+  } finally {
+    if (env !== undefined) process.env.MALLOC_ARENA_MAX = env;
+  }
 });
 
 test("an operator's own MALLOC_ARENA_MAX is kept as it is", async (t) => {

@@ -39,11 +39,13 @@ export interface SpawnOptions {
   nodeArgs?: string[];
   /** Run dist/cli.js instead of the TypeScript source. */
   compiled?: boolean;
+  /** The node binary to run it with (default: the one running the tests). */
+  node?: string;
 }
 
 export async function spawnGateway(
   args: string[],
-  { env = {}, nodeArgs = [], compiled = false }: SpawnOptions = {},
+  { env = {}, nodeArgs = [], compiled = false, node = process.execPath }: SpawnOptions = {},
 ): Promise<GatewayProcess> {
   const entry = compiled ? [CLI_DIST] : ['--import', 'tsx', CLI_SOURCE];
   const udpPort = await freeUdpPort();
@@ -51,7 +53,7 @@ export async function spawnGateway(
   let exited: Promise<number | null> = Promise.resolve(null);
   let output = '';
   const start = async (): Promise<void> => {
-    child = spawn(process.execPath, [...nodeArgs, ...entry, '--listen', `127.0.0.1:${udpPort}`, ...args], {
+    child = spawn(node, [...nodeArgs, ...entry, '--listen', `127.0.0.1:${udpPort}`, ...args], {
       env: { ...process.env, MQTTSN_BRIDGE_LOG_LEVEL: 'info', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

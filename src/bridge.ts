@@ -13,7 +13,12 @@ import { systemClock, type Clock } from './time.js';
 import { uplinkIdentity } from './uplink/identity.js';
 import type { Uplink } from './uplink/uplink.js';
 import { applyTraceClients, createAdmin, createTrace } from './wiring/admin.js';
-import { brokerSubscriptions, deviceSink, routeBrokerMessages } from './wiring/adapters.js';
+import {
+  brokerSubscriptions,
+  deviceSink,
+  dropRefusedFilters,
+  routeBrokerMessages,
+} from './wiring/adapters.js';
 import { gatewaySettings, liveGatewaySettings } from './wiring/gateway-settings.js';
 import type { Observability } from './wiring/observability.js';
 import { presencePublisher } from './wiring/presence.js';
@@ -114,6 +119,7 @@ export async function createBridge(config: Config, parts: BridgeParts = {}): Pro
     });
     gateway.tap = trace;
     routeBrokerMessages(uplink, gateway);
+    dropRefusedFilters(uplink, gateway, log);
     // The backlog on disk drains first: the uplink reads the outbox from its oldest entry.
     opened.uplink = uplink;
     uplink.start();

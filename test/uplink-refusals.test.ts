@@ -10,20 +10,22 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { createBridge } from '../src/bridge.js';
+import { loadConfig } from '../src/config/load.js';
 import { ManualClock } from '../src/gateway/clock.js';
 import { checkHealth } from '../src/observe/health.js';
 import { DeadLetters } from '../src/store/dead-letter.js';
 import type { Outbox } from '../src/store/outbox.js';
 import { SubscriptionRefusedError, type Uplink, type UplinkOptions } from '../src/uplink/uplink.js';
 import { requireMosquitto, startAedes, startMosquitto, type MosquittoHandle } from './helpers/broker.js';
-import { collect, type Collector } from './helpers/mqtt.js';
+import { collect, publishTo, uniqueClientId, type Collector } from './helpers/mqtt.js';
 import { startFaultProxy } from './helpers/proxy.js';
 import { withTempDir } from './helpers/tmp.js';
 import { sleep, waitUntil } from './helpers/wait.js';
 import { ReturnCode } from '../src/codec/constants.js';
 import { MqttSnTestClient } from './helpers/udp-client.js';
-import { spawnGateway, type GatewayProcess } from './support/gateway-process.js';
-import { openOutboxStore, startUplink } from './support/uplink-rig.js';
+import { freeUdpPort, spawnGateway, type GatewayProcess } from './support/gateway-process.js';
+import { openOutboxStore, silent, startUplink } from './support/uplink-rig.js';
 
 const CLI = fileURLToPath(new URL('../src/cli.ts', import.meta.url));
 
@@ -221,6 +223,81 @@ describe('refused subscriptions (aedes, MQTT 3.1.1 SUBACK 0x80)', () => {
     await waitUntil(() => asked.length > 0, { timeoutMs: 10_000, description: 're-subscribed' });
     await sleep(200);
     assert.deepEqual(asked, ['open/cmd']);
+  });
+});
+
+describe('a filter the broker refuses when the uplink re-applies it (aedes, MQTT 3.1.1)', () => {
+  test('is dropped from the devices that held it, and asked for afresh at their next SUBSCRIBE', async (t) => {
+    let refuse = false;
+    const asked: string[] = [];
+    const broker = await startAedes({
+      authorizeSubscribe: (_client, sub, done) => {
+        asked.push(sub.topic);
+        done(null, refuse && sub.topic.startsWith('mqttsn/') ? null : sub);
+      },
+    });
+    t.after(() => broker.close());
+    const proxy = await startFaultProxy(broker.port);
+    t.after(() => proxy.close());
+    const udpPort = await freeUdpPort();
+    const config = await loadConfig({
+      argv: [
+        ...['--data-dir', withTempDir(t, 'refused-reapply-'), '--listen', `127.0.0.1:${udpPort}`],
+        ...['--broker', proxy.url, '--mqtt-version', '4', '--uplink-client-id', uniqueClientId('gw')],
+        ...['--reconnect-initial', '50', '--reconnect-max', '200'],
+      ],
+      env: {},
+    });
+    const bridge = await createBridge(config, { logger: silent });
+    t.after(() => bridge.stop());
+    await waitUntil(() => bridge.uplink.state === 'connected', { description: 'the uplink connected' });
+    const device = await MqttSnTestClient.create({ gatewayPort: udpPort });
+    t.after(() => device.close());
+    assert.equal(
+      (await device.connect({ clientId: 'acl-1', cleanSession: false })).returnCode,
+      ReturnCode.ACCEPTED,
+    );
+    const subscribe = async (): Promise<number> => {
+      const msgId = device.nextMsgId();
+      await device.send({
+        type: 'SUBSCRIBE',
+        dup: false,
+        qos: 1,
+        msgId,
+        topicIdType: 'normal',
+        topicName: 'cmd/#',
+      });
+      const suback = await device.next((p) => p.type === 'SUBACK' && p.msgId === msgId);
+      return (suback as { returnCode: number }).returnCode;
+    };
+    assert.equal(await subscribe(), ReturnCode.ACCEPTED);
+    const held = (): number => bridge.gateway.sessions.byClientId('acl-1')?.subscriptions.size ?? -1;
+    assert.equal(held(), 1);
+
+    // The broker's ACL changes while the link is down: the re-applied filter is refused.
+    refuse = true;
+    proxy.cut();
+    await waitUntil(() => bridge.uplink.stats.subscribeRefused === 1, {
+      timeoutMs: 10_000,
+      description: 'the re-applied filter refused',
+    });
+    await waitUntil(() => held() === 0, {
+      timeoutMs: 2000,
+      description: "the device's subscription dropped",
+    });
+    assert.equal(bridge.gateway.subscriptions.filterCount, 0);
+
+    // The ACL is back: the device's next SUBSCRIBE asks the broker again, and commands flow.
+    refuse = false;
+    asked.length = 0;
+    assert.equal(await subscribe(), ReturnCode.ACCEPTED);
+    assert.deepEqual(asked, ['mqttsn/acl-1/cmd/#']);
+    await publishTo(broker.url, 'mqttsn/acl-1/cmd/led', 'on', { qos: 1 });
+    const register = await device.next((p) => p.type === 'REGISTER', 5000);
+    if (register.type !== 'REGISTER') assert.fail('a REGISTER for the command topic');
+    await device.send({ type: 'REGACK', topicId: register.topicId, msgId: register.msgId, returnCode: 0 });
+    const command = await device.next((p) => p.type === 'PUBLISH', 5000);
+    assert.equal(Buffer.from((command as { data: Uint8Array }).data).toString(), 'on');
   });
 });
 

@@ -56,6 +56,17 @@ export class SubscriptionIndex {
     return true;
   }
 
+  /**
+   * The broker refused `filter` (at a device's SUBSCRIBE, or when the uplink re-applied it after a
+   * reconnect): no device holds it any more, so what the gateway says it holds is what the broker
+   * has. Returns the client ids that lost it.
+   */
+  drop(filter: string): string[] {
+    const sessions = [...(this.sessionsByFilter.get(filter) ?? [])];
+    for (const session of sessions) this.remove(session, filter);
+    return sessions.map((session) => session.clientId);
+  }
+
   removeAll(session: Session): void {
     for (const filter of [...session.subscriptions.keys()]) this.remove(session, filter);
   }

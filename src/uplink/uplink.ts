@@ -70,6 +70,11 @@ export interface UplinkEvents {
   state: [state: UplinkState, detail: UplinkStateDetail];
   /** A message from the broker on a subscribed filter (downlink). */
   message: [topic: string, payload: Buffer, packet: IPublishPacket];
+  /**
+   * The broker refused a filter (SUBACK >= 0x80), at subscribe() or when it was re-applied after a
+   * reconnect; the uplink has dropped it and does not ask for it again.
+   */
+  subscriptionRefused: [filter: string, reasonCode: number];
 }
 
 export interface UplinkStats extends UplinkCounters {
@@ -226,6 +231,7 @@ export class Uplink extends EventEmitter<UplinkEvents> {
       { filter, reasonCode: `0x${reasonCode.toString(16)}` },
       'uplink: broker refused a subscription; filter dropped',
     );
+    this.emit('subscriptionRefused', filter, reasonCode);
   }
 
   async unsubscribe(filter: string): Promise<void> {

@@ -44,6 +44,25 @@ export function brokerSubscriptions(uplink: Uplink, log: Logger): GatewayDeps['b
 }
 
 /**
+ * A filter the broker refused is dropped on both sides: the uplink no longer asks for it, and no
+ * device holds it. Without this, a filter refused when the uplink re-applied it after a reconnect (an
+ * ACL changed meanwhile) stayed with its devices, which believed themselves subscribed and got
+ * nothing, and the gateway's view of its subscriptions (ctl, the admin API) was not the broker's.
+ * A device hears of a refusal only at its own SUBSCRIBE (MQTT-SN has no way to tell it later); it
+ * subscribes again when it next connects with a clean session.
+ */
+export function dropRefusedFilters(uplink: Uplink, gateway: Gateway, log: Logger): void {
+  uplink.on('subscriptionRefused', (filter) => {
+    const clientIds = gateway.subscriptions.drop(filter);
+    if (clientIds.length === 0) return;
+    log.warn(
+      { filter, devices: clientIds.length, clientIds: clientIds.slice(0, 10) },
+      'broker refused a filter devices held: their subscriptions to it are dropped',
+    );
+  });
+}
+
+/**
  * Broker messages to the gateway's downlink routing. The broker hears PUBACK / PUBREC only after
  * the copies for the devices are on disk; a failed write is passed on, so the uplink does not
  * acknowledge and the broker redelivers.

@@ -458,7 +458,8 @@ function defineRefusalMetrics(metric: Mirror<Snapshot>): void {
   );
   metric.counter(
     'mqttsn_uplink_protocol_fallbacks_total',
-    'Brokers that turned down MQTT 5 and are used with 3.1.1 (no mqttsn-id user property on messages).',
+    'Brokers that turned down MQTT 5 and are used with 3.1.1 (no mqttsn-id user property on messages); ' +
+      'counted again only after the broker took MQTT 5 in between.',
     (s) => s.uplink.protocolFallbacks,
   );
   metric.counter(

@@ -48,6 +48,12 @@ const TAKEOVER_CLEAR_MS = 5 * 60_000;
 const SESSION_LOOP_DROPS = 2;
 /** Appended to the client id for the clean-session fallback: a name no broker holds state for. */
 export const CLEAN_FALLBACK_SUFFIX = '-clean';
+/**
+ * A broker that turned down MQTT 5 is asked for 3.1.1 directly on reconnects for this long, then for
+ * MQTT 5 again: an upgraded broker (RabbitMQ 3.13 speaks MQTT 5) gets it back without a gateway
+ * restart, for one extra CONNECT per reconnect after this long against one that still cannot.
+ */
+export const MQTT5_RETRY_MS = 10 * 60_000;
 
 /** Refused by the broker: SUBACK reason code >= 0x80. */
 export class SubscriptionRefusedError extends Error {
@@ -114,8 +120,8 @@ export class Uplink extends EventEmitter<UplinkEvents> {
   private lastLinkEndAt: number | undefined;
   private lastMaxPacketSize: number | undefined;
   private takenOver = false;
-  /** Brokers that turned down MQTT 5 and took 3.1.1: asked for 3.1.1 directly from then on. */
-  private readonly mqtt311Brokers = new Set<string>();
+  /** Brokers that turned down MQTT 5 and took 3.1.1, and when (options.now()): see MQTT5_RETRY_MS. */
+  private readonly mqtt311Brokers = new Map<string, number>();
   /** The next connection falls back to a clean session (see SESSION_LOOP_DROPS). */
   private cleanFallbackNext = false;
   /** One line per device and reason per 10 s: a device publishing to a denied topic cannot flood the log. */
@@ -486,11 +492,13 @@ export class Uplink extends EventEmitter<UplinkEvents> {
 
   /**
    * One attempt at one broker. A broker that turns down MQTT 5 (RabbitMQ 3.10, aedes) is asked again
-   * at once with 3.1.1, and from then on directly: messages then go without user properties (no
-   * `mqttsn-id`), which the log line says, once per broker.
+   * at once with 3.1.1, and directly on reconnects for MQTT5_RETRY_MS: messages then go without user
+   * properties (no `mqttsn-id`), which the log line says, once per broker.
    */
   private async connectTo(url: string): Promise<BrokerConnection> {
-    const asked = this.mqtt311Brokers.has(url) ? 4 : this.options.protocolVersion;
+    const fellBackAt = this.mqtt311Brokers.get(url);
+    const recent = fellBackAt !== undefined && this.options.now() - fellBackAt < MQTT5_RETRY_MS;
+    const asked = recent ? 4 : this.options.protocolVersion;
     const attempt = async (version: 4 | 5): Promise<BrokerConnection> => {
       const options = this.connectionOptions(version);
       const connected = await connectOnce(url, options, this.abortConnect.signal, this.onBrokerMessage);
@@ -498,16 +506,21 @@ export class Uplink extends EventEmitter<UplinkEvents> {
       return { ...connected, url, options, cleanFallback: options.clientId !== this.options.clientId };
     };
     try {
-      return await attempt(asked);
+      const connected = await attempt(asked);
+      // MQTT 5 again (an upgraded broker): a later fallback is news again.
+      if (asked === 5) this.mqtt311Brokers.delete(url);
+      return connected;
     } catch (err) {
       if (asked !== 5 || this.stopping || !refusedProtocolVersion(err)) throw err;
       const connected = await attempt(4);
-      this.mqtt311Brokers.add(url);
+      this.mqtt311Brokers.set(url, this.options.now());
+      if (fellBackAt !== undefined) return connected; // still 3.1.1 only: counted and said already
       this.counters.protocolFallbacks++;
       this.logger.warn(
         { broker: url, err: err instanceof Error ? err.message : String(err) },
-        'uplink: the broker turned down MQTT 5 and took 3.1.1; using 3.1.1 with it from now on ' +
-          '(messages carry no mqttsn-id user property: set --mqtt-version 4 to say so in the config)',
+        'uplink: the broker turned down MQTT 5 and took 3.1.1; using 3.1.1 with it, asking for 5 again ' +
+          'on reconnects every 10 minutes (messages carry no mqttsn-id user property: set ' +
+          '--mqtt-version 4 to say so in the config)',
       );
       return connected;
     }

@@ -53,7 +53,14 @@ export function brokerSubscriptions(uplink: Uplink, log: Logger): GatewayDeps['b
  */
 export function dropRefusedFilters(uplink: Uplink, gateway: Gateway, log: Logger): void {
   uplink.on('subscriptionRefused', (filter) => {
-    const clientIds = gateway.subscriptions.drop(filter);
+    let clientIds: string[];
+    try {
+      clientIds = gateway.subscriptions.drop(filter);
+    } catch (err) {
+      // Emitted from inside the uplink's SUBACK handling: a throw here must not end up there.
+      log.error({ err, filter }, 'dropping a refused filter from its devices failed');
+      return;
+    }
     if (clientIds.length === 0) return;
     log.warn(
       { filter, devices: clientIds.length, clientIds: clientIds.slice(0, 10) },

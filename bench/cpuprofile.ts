@@ -9,6 +9,9 @@
  * Self time is the time a sample landed in that function itself (not in what it called); "(garbage
  * collector)", "(program)" (native work outside JS, e.g. libuv, LevelDB threads' hand-offs) and "(idle)"
  * are V8's own buckets. `--since-ms` skips the start (loading modules) to see the steady state only.
+ * The last table groups self time by module: our own folders (dist/store, dist/uplink, ...), each package
+ * of node_modules, node's own JS, GC and (program); a native function (a syscall's binding such as
+ * writeBuffer, LevelDB's batch_write) counts for the module that called it, as "native ← <module>".
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -42,6 +45,21 @@ function shortFile(url: string): string {
   return url.startsWith('node:') ? url : path.basename(url);
 }
 
+/** The module a frame's code belongs to: a package, one of our folders, or node itself. */
+function moduleOf(url: string): string {
+  const modules = url.lastIndexOf('node_modules/');
+  if (modules >= 0) {
+    const rest = url.slice(modules + 'node_modules/'.length).split('/');
+    return rest[0]!.startsWith('@') ? `${rest[0]}/${rest[1]}` : rest[0]!;
+  }
+  const own = /\/(src|dist)\/(.*)$/.exec(url);
+  if (own !== null) {
+    const dir = path.dirname(own[2]!);
+    return `${own[1]}/${dir === '.' ? path.basename(own[2]!) : dir}`;
+  }
+  return url.startsWith('node:') ? 'node (JS)' : path.basename(url);
+}
+
 function table(title: string, totals: Map<string, number>, all: number): void {
   console.log(`\n${title}`);
   const rows = [...totals].sort((a, b) => b[1] - a[1]).slice(0, top);
@@ -54,6 +72,15 @@ function table(title: string, totals: Map<string, number>, all: number): void {
 for (const file of positionals) {
   const profile = JSON.parse(readFileSync(file, 'utf8')) as Profile;
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const parentOf = new Map<number, ProfileNode>();
+  for (const node of profile.nodes) for (const child of node.children ?? []) parentOf.set(child, node);
+  /** A native frame's module: the nearest caller with code of its own. */
+  const callerModule = (node: ProfileNode): string => {
+    for (let up = parentOf.get(node.id); up !== undefined; up = parentOf.get(up.id))
+      if (up.callFrame.url !== '') return moduleOf(up.callFrame.url);
+    return '(no caller)';
+  };
+  const byModule = new Map<string, number>();
   const byFunction = new Map<string, number>();
   const byFile = new Map<string, number>();
   let elapsed = 0;
@@ -63,7 +90,8 @@ for (const file of positionals) {
     const delta = profile.timeDeltas[i] ?? 0;
     elapsed += delta;
     if (elapsed < sinceUs) continue;
-    const frame = byId.get(profile.samples[i]!)!.callFrame;
+    const node = byId.get(profile.samples[i]!)!;
+    const frame = node.callFrame;
     if (frame.functionName === '(idle)') {
       idle += delta;
       continue;
@@ -73,10 +101,18 @@ for (const file of positionals) {
     const name = `${frame.functionName || '(anonymous)'} ${where}${frame.url ? `:${frame.lineNumber + 1}` : ''}`;
     byFunction.set(name, (byFunction.get(name) ?? 0) + delta);
     byFile.set(where, (byFile.get(where) ?? 0) + delta);
+    const module =
+      frame.url !== ''
+        ? moduleOf(frame.url)
+        : frame.functionName.startsWith('(')
+          ? frame.functionName
+          : `native ← ${callerModule(node)}`;
+    byModule.set(module, (byModule.get(module) ?? 0) + delta);
   }
   console.log(
     `${file}: ${(counted / 1000).toFixed(0)} ms busy, ${(idle / 1000).toFixed(0)} ms idle (shares are of busy time)`,
   );
   table(`self time by function (top ${top})`, byFunction, counted);
   table(`self time by file (top ${top})`, byFile, counted);
+  table(`self time by module (top ${top})`, byModule, counted);
 }

@@ -6,8 +6,14 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import mqttPacket, { type IPublishPacket } from 'mqtt-packet';
-import { decodeRecord, encodeRecord, publishStringsProblem, recordLayout } from '../src/store/record.js';
-import { entryOf } from '../src/store/entry.js';
+import {
+  decodeRecord,
+  encodeRecord,
+  encodeRecordLayout,
+  publishStringsProblem,
+  recordLayout,
+} from '../src/store/record.js';
+import { entryOf, entryOfLayout } from '../src/store/entry.js';
 import { prng } from './helpers/prng.js';
 
 const ALPHABET = [
@@ -99,6 +105,14 @@ test('random records: the same bytes as mqtt-packet, parsed back by it and by th
     const problem = publishStringsProblem(layout);
     assert.equal(record[0], problem === null ? 4 : 2, `${where}: ${problem}`);
     assert.equal(layout.checked, problem === null, where);
+    // What an append builds its entry from: the layout read back from the bytes, without reading them.
+    const fields = { topic, payload, retain, receivedAt: run, bornAt: 2 * run, userProperties };
+    const { record: written, ...encoded } = encodeRecordLayout(fields);
+    assert.deepEqual(written, record, where);
+    assert.deepEqual(encoded, layout, `${where}: layout`);
+    const appended = entryOfLayout(run + 1, encoded);
+    const fieldsOf = (e: typeof entry) => [e.seq, e.topic, e.retain, e.userProperties, e.payload, e.checked];
+    assert.deepEqual(fieldsOf(appended), fieldsOf(entry), `${where}: entry`);
   }
 });
 

@@ -10,6 +10,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import mqttPacket from 'mqtt-packet';
 import { createBridge } from '../src/bridge.js';
 import { loadConfig } from '../src/config/load.js';
 import { ManualClock } from '../src/gateway/clock.js';
@@ -149,6 +150,29 @@ describe('uplink refusals (Mosquitto, MQTT 5)', () => {
     assert.equal(uplink.fits({ ...device, payload: Buffer.alloc(100) }), true);
     assert.equal(uplink.fits({ ...device, payload: Buffer.alloc(700) }), false);
     assert.equal(uplink.stats.tooLarge, 1);
+    // The edge of the limit, against mqtt-packet's PUBLISH with the largest user properties the outbox
+    // writes (a device id with a 2-byte character, so bytes and not characters are counted).
+    const wide = { clientId: 'dév-1', topic: 'out/é' };
+    const worst = (payloadBytes: number): number =>
+      mqttPacket.generate(
+        {
+          ...{ cmd: 'publish', topic: wide.topic, payload: Buffer.alloc(payloadBytes), qos: 1 },
+          ...{ dup: false, retain: false, messageId: 1 },
+          properties: {
+            userProperties: {
+              'mqttsn-id': 'test-gw:9007199254740991',
+              'mqttsn-client': wide.clientId,
+              'mqttsn-received': '2000-01-01T00:00:00.000Z',
+            },
+          },
+        },
+        { protocolVersion: 5 },
+      ).length;
+    let edge = 600 - worst(0);
+    while (worst(edge) > 600) edge--; // the remaining length's own size grows with the payload
+    assert.equal(worst(edge), 600);
+    assert.equal(uplink.fits({ ...wide, payload: Buffer.alloc(edge) }), true);
+    assert.equal(uplink.fits({ ...wide, payload: Buffer.alloc(edge + 1) }), false);
   });
 
   test('a message the broker closes the link on (MQTT 3.1.1, over max_packet_size) is dead-lettered after bounded attempts', async (t) => {

@@ -67,5 +67,10 @@ class StoredEntry implements OutboxEntry {
 /** The entry for a stored record, or undefined when the record is not a readable PUBLISH. */
 export function entryOf(seq: number, record: Buffer): OutboxEntry | undefined {
   const layout = recordLayout(record);
-  return layout === undefined ? undefined : new StoredEntry(seq, layout);
+  return layout === undefined ? undefined : entryOfLayout(seq, layout);
+}
+
+/** The entry for a record whose layout is known (record.ts encodeRecordLayout: just written). */
+export function entryOfLayout(seq: number, layout: PublishLayout): OutboxEntry {
+  return new StoredEntry(seq, layout);
 }

@@ -54,8 +54,6 @@ export interface GroupCommitStats {
 /** Called after each batch write with the puts it carried (err set when the write failed). */
 export type BatchWrittenHook = (puts: readonly PendingPut[], err: Error | undefined) => void;
 
-const BINARY = { keyEncoding: 'buffer', valueEncoding: 'buffer' } as const;
-
 /**
  * Acknowledgement marks deferred at most (StoreWriter's DEFER_MS): beyond it they are written at once,
  * so a replay that acknowledges thousands a second still loses at most this many marks in a crash.
@@ -81,15 +79,20 @@ export class GroupCommit implements BatchPart {
   private probes: Array<{ resolve: (ok: boolean) => void; recover: (() => Promise<unknown>) | undefined }> =
     [];
   private failure: Error | undefined;
-  /** The sublevels' key prefixes, so keys are built in one allocation and written via the root db. */
+  /**
+   * The sublevels' key prefixes and the meta keys in full, so keys are built in one allocation and
+   * written to the root db with no options (store/db.ts says why none).
+   */
   private readonly keyPrefix: Buffer;
   private readonly goneKeyPrefix: Buffer;
+  private readonly seqMetaKey: Buffer;
+  private readonly elapsedMetaKey: Buffer;
 
   constructor(
     db: Store,
     outbox: OutboxSublevel,
     gone: GoneSublevel,
-    private readonly meta: MetaSublevel,
+    meta: MetaSublevel,
     /** The stored segments (built from disk at open); this writer adds and removes them. */
     private readonly segments: SegmentTable,
     /** Whether a message is still live: one dropped before its batch was written is stored as gone. */
@@ -104,6 +107,8 @@ export class GroupCommit implements BatchPart {
   ) {
     this.keyPrefix = outbox.prefixKey(Buffer.alloc(0), 'buffer');
     this.goneKeyPrefix = gone.prefixKey(Buffer.alloc(0), 'buffer');
+    this.seqMetaKey = meta.prefixKey(Buffer.from(OUTBOX_SEQ_META_KEY), 'buffer');
+    this.elapsedMetaKey = meta.prefixKey(Buffer.from(OUTBOX_ELAPSED_META_KEY), 'buffer');
     this.writer = writerFor(db);
     this.writer.register(this);
   }
@@ -261,32 +266,28 @@ export class GroupCommit implements BatchPart {
         // Sequence numbers are consecutive in a batch (every append gets the next one), so a segment
         // is its first sequence number and its records.
         if (segment.allGone) continue; // all dropped meanwhile (quota, TTL): nothing to keep
-        batch.put<Buffer, Buffer>(
-          this.fullKey(this.keyPrefix, segment.start),
-          encodeSegment(records),
-          BINARY,
-        );
+        batch.put(this.fullKey(this.keyPrefix, segment.start), encodeSegment(records));
         this.segments.add(segment);
         added.push(segment);
         if (segment.goneCount > 0) dirty.add(segment);
       }
       if (puts.length > 0) {
         const highWaterMark = seqKey(puts[puts.length - 1]!.seq);
-        batch.put<string, Buffer>(OUTBOX_SEQ_META_KEY, highWaterMark, { sublevel: this.meta });
+        batch.put(this.seqMetaKey, highWaterMark);
       }
       if (puts.length > 0 || probes.length > 0) {
         const elapsed = Buffer.allocUnsafe(8);
         elapsed.writeDoubleBE(this.elapsed(), 0);
-        batch.put<string, Buffer>(OUTBOX_ELAPSED_META_KEY, elapsed, { sublevel: this.meta });
+        batch.put(this.elapsedMetaKey, elapsed);
       }
       for (const segment of dirty) {
         if (segment.removed) continue;
         const goneKey = this.fullKey(this.goneKeyPrefix, segment.start);
         if (segment.allGone) {
-          batch.del<Buffer>(this.fullKey(this.keyPrefix, segment.start), BINARY);
-          batch.del<Buffer>(goneKey, BINARY);
+          batch.del(this.fullKey(this.keyPrefix, segment.start));
+          batch.del(goneKey);
           deleted.push(segment);
-        } else batch.put<Buffer, Buffer>(goneKey, Buffer.from(segment.gone), BINARY);
+        } else batch.put(goneKey, Buffer.from(segment.gone));
       }
     };
     const settle = (writeError: Error | undefined): void => {

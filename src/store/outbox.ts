@@ -22,8 +22,8 @@ import type { AppendResult, OutboxEntry, OutboxMessage, OutboxStats, OutboxStore
 /** The outbox's vocabulary is defined with its port (ports.ts); named here too for its users. */
 export type { AppendResult, OutboxEntry, OutboxMessage, OutboxStats } from './ports.js';
 import { writerFor } from './writer.js';
-import { entryOf } from './entry.js';
-import { encodeRecord, recordBornAt } from './record.js';
+import { entryOf, entryOfLayout } from './entry.js';
+import { encodeRecordLayout, recordBornAt } from './record.js';
 import { Segment, SegmentTable, segmentRecords } from './segments.js';
 import { readSeq, seqKey } from './seq-key.js';
 import { Tail } from './tail.js';
@@ -336,7 +336,8 @@ export class Outbox extends EventEmitter<OutboxEvents> implements OutboxStore {
       [USER_PROPERTY_RECEIVED]: isoTime(receivedAt),
     };
     const { topic, payload, retain } = message;
-    const record = encodeRecord({ topic, payload, retain, receivedAt, bornAt, userProperties });
+    const encoded = encodeRecordLayout({ topic, payload, retain, receivedAt, bornAt, userProperties });
+    const record = encoded.record;
     if (this.ttlMs > 0) this.expireOldest(bornAt);
     if (!this.makeRoomFor(record.length)) return 'rejected';
     this.lastAssignedSeq = seq;
@@ -344,7 +345,7 @@ export class Outbox extends EventEmitter<OutboxEvents> implements OutboxStore {
     this.counters.appended++;
     this.writer.put(seq, record, onCommitted);
     // The tail holds the record itself (the bytes the uplink sends), as read() would from disk.
-    this.tail.push(seq, entryOf(seq, record)!);
+    this.tail.push(seq, entryOfLayout(seq, encoded));
     return 'queued';
   }
 

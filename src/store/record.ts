@@ -109,6 +109,19 @@ function utf8Bytes(text: string, ascii: boolean): number {
 }
 
 export function encodeRecord(fields: RecordFields): Buffer {
+  return encodeRecordLayout(fields).record;
+}
+
+/** A record just written and where its parts are: what recordLayout() would find, without reading it back. */
+export interface EncodedRecord extends PublishLayout {
+  record: Buffer;
+}
+
+/**
+ * encodeRecord() with the layout of what it wrote, so an append builds its entry without parsing the
+ * bytes it has just written (recordLayout() is for bytes read from disk).
+ */
+export function encodeRecordLayout(fields: RecordFields): EncodedRecord {
   const { topic, payload, userProperties } = fields;
   // Checked while measuring: the common case (all printable ASCII, no wildcard) costs one pass per string.
   const asciiTopic = printableAscii(topic);
@@ -148,7 +161,15 @@ export function encodeRecord(fields: RecordFields): Buffer {
     valid = publishStringsProblem({ packet, topicAt, propertiesAt, payloadAt }) === null;
   }
   record[0] = valid ? RECORD_FORMAT_VERSION : UNCHECKED_FORMAT_VERSION;
-  return record;
+  return {
+    record,
+    packet: record.subarray(HEADER_BYTES),
+    topicAt,
+    propertiesAt,
+    payloadAt,
+    checked: valid,
+    receivedAt: fields.receivedAt,
+  };
 }
 
 /** Receive time without parsing the packet (used when rebuilding the index at open); undefined if malformed. */

@@ -2,21 +2,24 @@
  * Size on the wire of the QoS 1 PUBLISH the uplink sends for an outbox entry (MQTT 5 §3.3), to compare
  * with the broker's Maximum Packet Size from CONNACK: a broker closes the link on a larger packet, and
  * sending it again on every reconnect would stall the outbox.
+ *
+ * The caller sums its user properties with userPropertyBytes(), so what does not change from one message
+ * to the next is summed once rather than built into strings for every message.
  */
 export function publishPacketSize(
   topic: string,
   payloadBytes: number,
-  userProperties: Record<string, string> | undefined,
+  /** Bytes of the properties (undefined: MQTT 3.1.1, no property field). */
+  propertyBytes: number | undefined,
 ): number {
-  let properties = 0;
-  if (userProperties !== undefined) {
-    for (const [key, value] of Object.entries(userProperties)) {
-      properties += 1 + 2 + Buffer.byteLength(key) + 2 + Buffer.byteLength(value);
-    }
-  }
-  const propertiesField = userProperties === undefined ? 0 : varintBytes(properties) + properties;
+  const propertiesField = propertyBytes === undefined ? 0 : varintBytes(propertyBytes) + propertyBytes;
   const remaining = 2 + Buffer.byteLength(topic) + 2 + propertiesField + payloadBytes;
   return 1 + varintBytes(remaining) + remaining;
+}
+
+/** Bytes of one user property (MQTT 5 §3.3.2.3.7): its identifier and two length-prefixed strings. */
+export function userPropertyBytes(key: string, value: string): number {
+  return 1 + 2 + Buffer.byteLength(key) + 2 + Buffer.byteLength(value);
 }
 
 function varintBytes(value: number): number {

@@ -21,7 +21,7 @@ import { newCounters, type UplinkCounters } from './counters.js';
 import type { Refusal } from './drain.js';
 import { HeadOfLine, YOUNG_LINK_MS } from './head-of-line.js';
 import { BrokerLink, type LinkEnd } from './link.js';
-import { publishPacketSize } from './packet-size.js';
+import { publishPacketSize, userPropertyBytes } from './packet-size.js';
 import { resolveUplinkOptions, type ResolvedUplinkOptions, type UplinkOptions } from './options.js';
 
 export type { UplinkOptions } from './options.js';
@@ -119,6 +119,8 @@ export class Uplink extends EventEmitter<UplinkEvents> {
   private caughtUp = false;
   private lastLinkEndAt: number | undefined;
   private lastMaxPacketSize: number | undefined;
+  /** fixedPropertyBytes, made on first use. */
+  private fixedProperties: number | undefined;
   private takenOver = false;
   /** Brokers that turned down MQTT 5 and took 3.1.1, and when (options.now()): see MQTT5_RETRY_MS. */
   private readonly mqtt311Brokers = new Map<string, number>();
@@ -178,17 +180,26 @@ export class Uplink extends EventEmitter<UplinkEvents> {
   fits(message: { clientId: string; topic: string; payload: Uint8Array }): boolean {
     const max = this.lastMaxPacketSize;
     if (max === undefined) return true;
-    const userProperties =
+    // Only the device's id varies among the user properties: the rest is summed once, not built per message.
+    const properties =
       this.options.protocolVersion === 5
-        ? {
-            'mqttsn-id': `${this.options.clientId}:9007199254740991`,
-            'mqttsn-client': message.clientId,
-            'mqttsn-received': '2000-01-01T00:00:00.000Z',
-          }
+        ? this.fixedPropertyBytes + Buffer.byteLength(message.clientId)
         : undefined;
-    if (publishPacketSize(message.topic, message.payload.byteLength, userProperties) <= max) return true;
+    if (publishPacketSize(message.topic, message.payload.byteLength, properties) <= max) return true;
     this.counters.tooLarge++;
     return false;
+  }
+
+  /**
+   * The user properties fits() counts, but the device's id: the largest `mqttsn-id` the outbox can write,
+   * `mqttsn-received` (always 24 characters) and the name `mqttsn-client`.
+   */
+  private get fixedPropertyBytes(): number {
+    this.fixedProperties ??=
+      userPropertyBytes('mqttsn-id', `${this.options.clientId}:9007199254740991`) +
+      userPropertyBytes('mqttsn-client', '') +
+      userPropertyBytes('mqttsn-received', '2000-01-01T00:00:00.000Z');
+    return this.fixedProperties;
   }
 
   start(): void {

@@ -224,6 +224,9 @@ async function main(): Promise<void> {
       'warn',
       '--max-clients',
       String(deviceCount + 100),
+      // Every simulated device speaks from 127.0.0.1: the per-address bound would refuse all but 256.
+      '--max-sessions-per-address',
+      String(deviceCount + 100),
       '--predefined',
       `${PREDEFINED_ID}=${TOPIC}`,
       // Back to back, each device's queue holds all M at once; the default (100) would drop the oldest.

@@ -37,9 +37,10 @@ export const LEVELDB_MEMORY = { cacheSize: 1024 * 1024, writeBufferSize: 2 * 102
 /**
  * The root's own keys and values are bytes. Only the database's writer (store/writer.ts) uses the root,
  * for batches across the sublevels; everything else goes through a sublevel, which has its own encodings.
- * The outbox's group commit puts fully prefixed binary keys and values there with no options: on Node 20
- * (V8 11.3) abstract-level's put() with an options object costs 5–15 µs of object spreading per operation
- * (about 1.5 µs without), several times per batch.
+ * The writer puts fully prefixed binary keys and values there with no options (store/root-op.ts; the
+ * outbox's group commit builds its own): on Node 20 (V8 11.3) abstract-level's put() with an options
+ * object costs 5–15 µs of object spreading per operation (about 1.5 µs without), several times per
+ * batch, and a downlink message costs a few operations per device.
  */
 const ROOT_ENCODINGS = { keyEncoding: 'buffer', valueEncoding: 'buffer' } as const;
 

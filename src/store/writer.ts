@@ -21,13 +21,12 @@
 import { systemClock, type Clock } from '../time.js';
 import type { Store } from './db.js';
 import { DEFAULT_GATHER, GatherWindow, type GatherOptions } from './gather-window.js';
-
-type AnySublevel = { readonly prefix: string };
+import { rootKey, rootValue, type SublevelCodec } from './root-op.js';
 
 /** A put or delete on one of the store's sublevels (batches across sublevels are atomic). */
 export type Operation =
-  | { type: 'put'; sublevel: AnySublevel; key: Buffer | string; value: Buffer | string | object }
-  | { type: 'del'; sublevel: AnySublevel; key: Buffer | string };
+  | { type: 'put'; sublevel: SublevelCodec; key: Buffer | string; value: Buffer | string | object }
+  | { type: 'del'; sublevel: SublevelCodec; key: Buffer | string };
 
 export type Done = (err?: Error) => void;
 
@@ -355,9 +354,9 @@ export class StoreWriter {
   }
 }
 
-// One cast each: abstract-level's batch typing cannot express operations on mixed sublevels.
+/** On the binary root, prefixed and encoded here, with no options (store/root-op.ts says why). */
 function addOperation(batch: Batch, op: Operation): void {
-  const options = { sublevel: op.sublevel } as unknown as Record<string, never>;
-  if (op.type === 'put') batch.put(op.key as string, op.value as string, options);
-  else batch.del(op.key as string, options);
+  const key = rootKey(op.sublevel, op.key);
+  if (op.type === 'put') batch.put(key, rootValue(op.sublevel, op.value));
+  else batch.del(key);
 }

@@ -38,7 +38,7 @@ import { parseArgs } from 'node:util';
 import mqtt from 'mqtt';
 import { sleep, startMosquitto, tempDir } from '../test/helpers/index.js';
 import { ourBuild, paho, type Contender } from './contenders.js';
-import { Sensor } from './sensor.js';
+import { SENSOR_PAYLOAD_BYTES, Sensor } from './sensor.js';
 import { cleanup, cleanups, cpuSeconds, cpuTimes, median, percentile, rssMb } from './support.js';
 
 const { values } = parseArgs({
@@ -358,7 +358,9 @@ async function main(): Promise<void> {
   sub.on('message', () => arrived++);
   for (const filter of new Set(contenders.map((c) => c.topicFilter)))
     await sub.subscribeAsync(filter, { qos: 1 });
-  console.log(`node ${process.version}, ${rounds} rounds, ${seconds} s at ${devices} devices, payload 24 B`);
+  console.log(
+    `node ${process.version}, ${rounds} rounds, ${seconds} s at ${devices} devices, payload ${SENSOR_PAYLOAD_BYTES} B`,
+  );
   if (values.paho !== undefined) {
     console.log(`paho: ${values.paho} (not durable: it never fsyncs; runs with fsync 0 only)`);
     if (!fsyncModes.includes(0)) console.log('paho: --fsync-us has no 0, so Paho does not run');

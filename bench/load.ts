@@ -13,7 +13,7 @@ import { parseArgs } from 'node:util';
 import mqtt from 'mqtt';
 import { startMosquitto, tempDir } from '../test/helpers/index.js';
 import { spawnGateway } from '../test/support/gateway-process.js';
-import { Sensor } from './sensor.js';
+import { SENSOR_PAYLOAD_BYTES, Sensor } from './sensor.js';
 import { percentile, rssMb } from './support.js';
 
 const { values } = parseArgs({
@@ -44,7 +44,7 @@ async function main(): Promise<void> {
   );
   const sub = await counter(mosquitto.url);
   console.log(
-    `node ${process.version}, ${seconds} s per run, payload 24 bytes, gateway pid ${gw.pid}, idle RSS ${rssMb(gw.pid, 'VmRSS').toFixed(1)} MB`,
+    `node ${process.version}, ${seconds} s per run, payload ${SENSOR_PAYLOAD_BYTES} bytes, gateway pid ${gw.pid}, idle RSS ${rssMb(gw.pid, 'VmRSS').toFixed(1)} MB`,
   );
   console.log('');
   console.log(

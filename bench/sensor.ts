@@ -4,10 +4,14 @@
 import dgram from 'node:dgram';
 import { encode } from '../src/codec/index.js';
 
+/** The payload every sensor sends: issue 10's load is 32-byte payloads. */
+export const SENSOR_PAYLOAD_BYTES = 32;
+
 /**
  * One simulated sensor: its own UDP socket, short topic "bn", one PUBLISH in flight. Callback-driven
  * (no promise or timer per message) so the generator costs less CPU than the gateway it measures.
  */
+
 export class Sensor {
   readonly socket = dgram.createSocket('udp4');
   private readonly publish: Buffer;
@@ -36,7 +40,7 @@ export class Sensor {
         topicIdType: 'short',
         topicId: 0x626e,
         msgId: 0,
-        data: Buffer.alloc(24, 0x61),
+        data: Buffer.alloc(SENSOR_PAYLOAD_BYTES, 0x61),
       }),
     );
     this.socket.on('message', (msg) => {

@@ -10,8 +10,8 @@
  * without. Node 22 and 24 do not have it. It is why the store's root database has binary encodings and
  * the writer passes no options (store/db.ts, store/root-op.ts). Each variant runs in a fresh process:
  * what V8 does depends on the shapes put() saw first (after calls without options, calls with them
- * stay fast), so variants run one after another in one process hide it. The figures are CPU µs per batch of four
- * (process.cpuUsage of the child, one thread busy).
+ * stay fast), so variants run one after another in one process hide it. The figures are CPU µs per
+ * batch of four (process.cpuUsage of the child, one thread busy).
  */
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';

@@ -40,6 +40,8 @@ async function main(): Promise<void> {
       // e.g. GATEWAY_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the gateway.
       nodeArgs: (process.env.GATEWAY_NODE_ARGS ?? '').split(' ').filter(Boolean),
       compiled: true,
+      // e.g. GATEWAY_NODE=<a script that joins a memory cgroup and execs node> (docs/architecture.md, Memory).
+      ...(process.env.GATEWAY_NODE ? { node: process.env.GATEWAY_NODE } : {}),
     },
   );
   const sub = await counter(mosquitto.url);

@@ -11,7 +11,6 @@ export const SENSOR_PAYLOAD_BYTES = 32;
  * One simulated sensor: its own UDP socket, short topic "bn", one PUBLISH in flight. Callback-driven
  * (no promise or timer per message) so the generator costs less CPU than the gateway it measures.
  */
-
 export class Sensor {
   readonly socket = dgram.createSocket('udp4');
   private readonly publish: Buffer;

@@ -45,7 +45,7 @@ export interface UplinkOptions {
   keepaliveSeconds?: number;
   /** Bound on TCP connect + CONNACK for one attempt (default 10 s). */
   connectTimeoutMs?: number;
-  /** Most PUBLISHes awaiting PUBACK; also capped by the broker's receive maximum (default 128). */
+  /** Most PUBLISHes awaiting PUBACK; also capped by the broker's receive maximum (default 64). */
   window?: number;
   /** Entries read from the outbox at a time (default 256). */
   readChunk?: number;

@@ -3,7 +3,7 @@
  *
  *   npm run build && node --import tsx bench/hotpath.ts --baseline /tmp/base [--rounds 3] [--seconds 8]
  *       [--devices 200] [--fsync-us 0,10000] [--gateway-node-args=--max-semi-space-size=1]
- *       [--paho <path to MQTT-SNGateway>]
+ *       [--paho <path to MQTT-SNGateway>] [--broker-inflight 20]
  *
  * where /tmp/base is a built checkout of main (`git archive main | tar -x -C /tmp/base && cd /tmp/base &&
  * npm ci && npm run build`). Each trial starts a fresh gateway (`<dir>/dist/cli.js`, a child process)
@@ -52,6 +52,11 @@ const { values } = parseArgs({
     'gateway-node-args': { type: 'string', default: '' },
     /** The Eclipse Paho MQTT-SN gateway's binary (MQTT-SNGateway), run beside ours for the issue's ratios. */
     paho: { type: 'string' },
+    /**
+     * Mosquitto's max_inflight_messages, which it also announces as its receive maximum: the cap on the
+     * gateway's uplink window. Mosquitto's own default is 20.
+     */
+    'broker-inflight': { type: 'string', default: '20' },
   },
 });
 const rounds = Number(values.rounds);
@@ -347,7 +352,9 @@ function printBesidePaho(trials: Trial[]): void {
 async function main(): Promise<void> {
   execFileSync('gcc', ['-O2', '-shared', '-fPIC', '-o', SHIM, SHIM_SOURCE, '-ldl']);
   cleanups.push(() => rmSync(SHIM, { force: true }));
-  const mosquitto = await startMosquitto({ extraConfig: 'max_queued_messages 1000000\n' });
+  const mosquitto = await startMosquitto({
+    extraConfig: `max_queued_messages 1000000\nmax_inflight_messages ${Number(values['broker-inflight'])}\n`,
+  });
   cleanups.push(() => mosquitto.stop());
   const sub = await mqtt.connectAsync(mosquitto.url, {
     protocolVersion: 5,
@@ -359,7 +366,7 @@ async function main(): Promise<void> {
   for (const filter of new Set(contenders.map((c) => c.topicFilter)))
     await sub.subscribeAsync(filter, { qos: 1 });
   console.log(
-    `node ${process.version}, ${rounds} rounds, ${seconds} s at ${devices} devices, payload ${SENSOR_PAYLOAD_BYTES} B`,
+    `node ${process.version}, ${rounds} rounds, ${seconds} s at ${devices} devices, payload ${SENSOR_PAYLOAD_BYTES} B, Mosquitto max_inflight_messages ${values['broker-inflight']}`,
   );
   if (values.paho !== undefined) {
     console.log(`paho: ${values.paho} (not durable: it never fsyncs; runs with fsync 0 only)`);

@@ -11,6 +11,7 @@ import path from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import mqttPacket from 'mqtt-packet';
+import pino from 'pino';
 import { createBridge } from '../src/bridge.js';
 import { loadConfig } from '../src/config/load.js';
 import { ManualClock } from '../src/gateway/clock.js';
@@ -26,9 +27,20 @@ import { sleep, waitUntil } from './helpers/wait.js';
 import { ReturnCode } from '../src/codec/constants.js';
 import { MqttSnTestClient } from './helpers/udp-client.js';
 import { freeUdpPort, spawnGateway, type GatewayProcess } from './support/gateway-process.js';
-import { openOutboxStore, silent, startUplink } from './support/uplink-rig.js';
+import { openOutboxStore, startUplink } from './support/uplink-rig.js';
 
 const CLI = fileURLToPath(new URL('../src/cli.ts', import.meta.url));
+
+/** A logger that keeps its lines, and the warnings among them that speak of a refused subscription. */
+function capturingLogger() {
+  const lines: Array<Record<string, unknown>> = [];
+  const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line)) });
+  const refusals = () =>
+    lines.filter(
+      (l) => l.level === 40 && /refused/i.test(String(l.msg)) && /subscri|filter/i.test(String(l.msg)),
+    );
+  return { logger, lines, refusals };
+}
 
 interface Rig {
   dir: string;
@@ -272,7 +284,8 @@ describe('a filter the broker refuses when the uplink re-applies it (aedes, MQTT
       ],
       env: {},
     });
-    const bridge = await createBridge(config, { logger: silent });
+    const log = capturingLogger();
+    const bridge = await createBridge(config, { logger: log.logger });
     t.after(() => bridge.stop());
     await waitUntil(() => bridge.uplink.state === 'connected', { description: 'the uplink connected' });
     const device = await MqttSnTestClient.create({ gatewayPort: udpPort });
@@ -310,6 +323,12 @@ describe('a filter the broker refuses when the uplink re-applies it (aedes, MQTT
       description: "the device's subscription dropped",
     });
     assert.equal(bridge.gateway.subscriptions.filterCount, 0);
+    // One refusal, one line: which filter, the broker's code, and the devices that lost it.
+    const said = log.refusals();
+    assert.equal(said.length, 1, JSON.stringify(said));
+    assert.equal(said[0]!.filter, 'mqttsn/acl-1/cmd/#');
+    assert.deepEqual(said[0]!.clientIds, ['acl-1']);
+    assert.equal(said[0]!.reasonCode, '0x80');
 
     // The ACL is back: the device's next SUBSCRIBE asks the broker again, and commands flow.
     refuse = false;
@@ -322,6 +341,48 @@ describe('a filter the broker refuses when the uplink re-applies it (aedes, MQTT
     await device.send({ type: 'REGACK', topicId: register.topicId, msgId: register.msgId, returnCode: 0 });
     const command = await device.next((p) => p.type === 'PUBLISH', 5000);
     assert.equal(Buffer.from((command as { data: Uint8Array }).data).toString(), 'on');
+  });
+});
+
+describe("a device's SUBSCRIBE the broker refuses (aedes, MQTT 3.1.1 SUBACK 0x80)", () => {
+  test('is answered "not supported", and said once: one line with the client and its address', async (t) => {
+    const broker = await startAedes({
+      authorizeSubscribe: (_client, sub, done) => done(null, sub.topic.startsWith('mqttsn/') ? null : sub),
+    });
+    t.after(() => broker.close());
+    const udpPort = await freeUdpPort();
+    const config = await loadConfig({
+      argv: [
+        ...['--data-dir', withTempDir(t, 'refused-direct-'), '--listen', `127.0.0.1:${udpPort}`],
+        ...['--broker', broker.url, '--mqtt-version', '4', '--uplink-client-id', uniqueClientId('gw')],
+      ],
+      env: {},
+    });
+    const log = capturingLogger();
+    const bridge = await createBridge(config, { logger: log.logger });
+    t.after(() => bridge.stop());
+    await waitUntil(() => bridge.uplink.state === 'connected', { description: 'the uplink connected' });
+    const device = await MqttSnTestClient.create({ gatewayPort: udpPort });
+    t.after(() => device.close());
+    assert.equal((await device.connect({ clientId: 'acl-2' })).returnCode, ReturnCode.ACCEPTED);
+    const msgId = device.nextMsgId();
+    await device.send({
+      type: 'SUBSCRIBE',
+      dup: false,
+      qos: 1,
+      msgId,
+      topicIdType: 'normal',
+      topicName: 'cmd/#',
+    });
+    const suback = await device.next((p) => p.type === 'SUBACK' && p.msgId === msgId);
+    assert.equal((suback as { returnCode: number }).returnCode, ReturnCode.NOT_SUPPORTED);
+    assert.equal(bridge.gateway.sessions.byClientId('acl-2')?.subscriptions.size, 0);
+    assert.equal(bridge.uplink.stats.subscribeRefused, 1);
+    await sleep(100); // anything logged late would be logged by now
+    const said = log.refusals();
+    assert.equal(said.length, 1, JSON.stringify(said));
+    assert.equal(said[0]!.clientId, 'acl-2');
+    assert.match(String(said[0]!.address), /^127\.0\.0\.1:\d+$/);
   });
 });
 

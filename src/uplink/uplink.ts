@@ -77,10 +77,12 @@ export interface UplinkEvents {
   /** A message from the broker on a subscribed filter (downlink). */
   message: [topic: string, payload: Buffer, packet: IPublishPacket];
   /**
-   * The broker refused a filter (SUBACK >= 0x80), at subscribe() or when it was re-applied after a
-   * reconnect; the uplink has dropped it and does not ask for it again.
+   * The broker refused a filter (SUBACK >= 0x80), at subscribe() (`direct`: its caller also hears of it
+   * by SubscriptionRefusedError) or when it was re-applied after a reconnect; the uplink has dropped it
+   * and does not ask for it again. The uplink counts it and logs nothing: whoever knows which devices
+   * held the filter says so, once (wiring/adapters.ts, gateway/handlers/subscribe.ts).
    */
-  subscriptionRefused: [filter: string, reasonCode: number];
+  subscriptionRefused: [filter: string, reasonCode: number, direct: boolean];
 }
 
 export interface UplinkStats extends UplinkCounters {
@@ -236,19 +238,15 @@ export class Uplink extends EventEmitter<UplinkEvents> {
     } catch (err) {
       const code = (err as { packet?: { granted?: number[] } }).packet?.granted?.[0];
       if (code === undefined || (code & 0x80) === 0) throw err;
-      this.subscriptionRefused(filter, code);
+      this.subscriptionRefused(filter, code, true);
       throw new SubscriptionRefusedError(filter, code);
     }
   }
 
-  private subscriptionRefused(filter: string, reasonCode: number): void {
+  private subscriptionRefused(filter: string, reasonCode: number, direct: boolean): void {
     this.subscriptions.delete(filter);
     this.counters.subscribeRefused++;
-    this.logger.warn(
-      { filter, reasonCode: `0x${reasonCode.toString(16)}` },
-      'uplink: broker refused a subscription; filter dropped',
-    );
-    this.emit('subscriptionRefused', filter, reasonCode);
+    this.emit('subscriptionRefused', filter, reasonCode, direct);
   }
 
   async unsubscribe(filter: string): Promise<void> {
@@ -349,7 +347,7 @@ export class Uplink extends EventEmitter<UplinkEvents> {
           this.caughtUp = idle;
         },
       },
-      onSubscriptionRefused: (filter, code) => this.subscriptionRefused(filter, code),
+      onSubscriptionRefused: (filter, code) => this.subscriptionRefused(filter, code, false),
     });
     this.link = link;
     this.caughtUp = false;

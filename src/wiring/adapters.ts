@@ -52,7 +52,7 @@ export function brokerSubscriptions(uplink: Uplink, log: Logger): GatewayDeps['b
  * subscribes again when it next connects with a clean session.
  */
 export function dropRefusedFilters(uplink: Uplink, gateway: Gateway, log: Logger): void {
-  uplink.on('subscriptionRefused', (filter) => {
+  uplink.on('subscriptionRefused', (filter, code, direct) => {
     let clientIds: string[];
     try {
       clientIds = gateway.subscriptions.drop(filter);
@@ -61,10 +61,19 @@ export function dropRefusedFilters(uplink: Uplink, gateway: Gateway, log: Logger
       log.error({ err, filter }, 'dropping a refused filter from its devices failed');
       return;
     }
-    if (clientIds.length === 0) return;
+    // One line per refusal. At a device's own SUBSCRIBE its handler says so, with its address; only
+    // when other devices held the filter too (a shared filter asked for again) is there more to say.
+    if (direct && clientIds.length <= 1) return;
     log.warn(
-      { filter, devices: clientIds.length, clientIds: clientIds.slice(0, 10) },
-      'broker refused a filter devices held: their subscriptions to it are dropped',
+      {
+        filter,
+        reasonCode: `0x${code.toString(16)}`,
+        devices: clientIds.length,
+        clientIds: clientIds.slice(0, 10),
+      },
+      direct
+        ? 'broker refused a subscription other devices held too: dropped from all of them'
+        : 'broker refused a subscription the uplink re-applied: dropped from the devices that held it',
     );
   });
 }

@@ -42,6 +42,37 @@ function capturingLogger() {
   return { logger, lines, refusals };
 }
 
+/**
+ * A real bridge on `brokerUrl` (MQTT 3.1.1, quick reconnects) with one connected device, whose
+ * subscribe() sends SUBSCRIBE cmd/# and resolves with the SUBACK's return code.
+ */
+async function bridgeWithDevice(t: TestContext, brokerUrl: string, clientId: string, cleanSession: boolean) {
+  const udpPort = await freeUdpPort();
+  const config = await loadConfig({
+    argv: [
+      ...['--data-dir', withTempDir(t, 'refused-sub-'), '--listen', `127.0.0.1:${udpPort}`],
+      ...['--broker', brokerUrl, '--mqtt-version', '4', '--uplink-client-id', uniqueClientId('gw')],
+      ...['--reconnect-initial', '50', '--reconnect-max', '200'],
+    ],
+    env: {},
+  });
+  const log = capturingLogger();
+  const bridge = await createBridge(config, { logger: log.logger });
+  t.after(() => bridge.stop());
+  await waitUntil(() => bridge.uplink.state === 'connected', { description: 'the uplink connected' });
+  const device = await MqttSnTestClient.create({ gatewayPort: udpPort });
+  t.after(() => device.close());
+  assert.equal((await device.connect({ clientId, cleanSession })).returnCode, ReturnCode.ACCEPTED);
+  const subscribe = async (): Promise<number> => {
+    const msgId = device.nextMsgId();
+    const packet = { type: 'SUBSCRIBE', dup: false, qos: 1, msgId } as const;
+    await device.send({ ...packet, topicIdType: 'normal', topicName: 'cmd/#' });
+    const suback = await device.next((p) => p.type === 'SUBACK' && p.msgId === msgId);
+    return (suback as { returnCode: number }).returnCode;
+  };
+  return { bridge, device, log, subscribe };
+}
+
 interface Rig {
   dir: string;
   closeStore: () => Promise<void>;
@@ -275,38 +306,7 @@ describe('a filter the broker refuses when the uplink re-applies it (aedes, MQTT
     t.after(() => broker.close());
     const proxy = await startFaultProxy(broker.port);
     t.after(() => proxy.close());
-    const udpPort = await freeUdpPort();
-    const config = await loadConfig({
-      argv: [
-        ...['--data-dir', withTempDir(t, 'refused-reapply-'), '--listen', `127.0.0.1:${udpPort}`],
-        ...['--broker', proxy.url, '--mqtt-version', '4', '--uplink-client-id', uniqueClientId('gw')],
-        ...['--reconnect-initial', '50', '--reconnect-max', '200'],
-      ],
-      env: {},
-    });
-    const log = capturingLogger();
-    const bridge = await createBridge(config, { logger: log.logger });
-    t.after(() => bridge.stop());
-    await waitUntil(() => bridge.uplink.state === 'connected', { description: 'the uplink connected' });
-    const device = await MqttSnTestClient.create({ gatewayPort: udpPort });
-    t.after(() => device.close());
-    assert.equal(
-      (await device.connect({ clientId: 'acl-1', cleanSession: false })).returnCode,
-      ReturnCode.ACCEPTED,
-    );
-    const subscribe = async (): Promise<number> => {
-      const msgId = device.nextMsgId();
-      await device.send({
-        type: 'SUBSCRIBE',
-        dup: false,
-        qos: 1,
-        msgId,
-        topicIdType: 'normal',
-        topicName: 'cmd/#',
-      });
-      const suback = await device.next((p) => p.type === 'SUBACK' && p.msgId === msgId);
-      return (suback as { returnCode: number }).returnCode;
-    };
+    const { bridge, device, log, subscribe } = await bridgeWithDevice(t, proxy.url, 'acl-1', false);
     assert.equal(await subscribe(), ReturnCode.ACCEPTED);
     const held = (): number => bridge.gateway.sessions.byClientId('acl-1')?.subscriptions.size ?? -1;
     assert.equal(held(), 1);
@@ -350,32 +350,8 @@ describe("a device's SUBSCRIBE the broker refuses (aedes, MQTT 3.1.1 SUBACK 0x80
       authorizeSubscribe: (_client, sub, done) => done(null, sub.topic.startsWith('mqttsn/') ? null : sub),
     });
     t.after(() => broker.close());
-    const udpPort = await freeUdpPort();
-    const config = await loadConfig({
-      argv: [
-        ...['--data-dir', withTempDir(t, 'refused-direct-'), '--listen', `127.0.0.1:${udpPort}`],
-        ...['--broker', broker.url, '--mqtt-version', '4', '--uplink-client-id', uniqueClientId('gw')],
-      ],
-      env: {},
-    });
-    const log = capturingLogger();
-    const bridge = await createBridge(config, { logger: log.logger });
-    t.after(() => bridge.stop());
-    await waitUntil(() => bridge.uplink.state === 'connected', { description: 'the uplink connected' });
-    const device = await MqttSnTestClient.create({ gatewayPort: udpPort });
-    t.after(() => device.close());
-    assert.equal((await device.connect({ clientId: 'acl-2' })).returnCode, ReturnCode.ACCEPTED);
-    const msgId = device.nextMsgId();
-    await device.send({
-      type: 'SUBSCRIBE',
-      dup: false,
-      qos: 1,
-      msgId,
-      topicIdType: 'normal',
-      topicName: 'cmd/#',
-    });
-    const suback = await device.next((p) => p.type === 'SUBACK' && p.msgId === msgId);
-    assert.equal((suback as { returnCode: number }).returnCode, ReturnCode.NOT_SUPPORTED);
+    const { bridge, log, subscribe } = await bridgeWithDevice(t, broker.url, 'acl-2', true);
+    assert.equal(await subscribe(), ReturnCode.NOT_SUPPORTED);
     assert.equal(bridge.gateway.sessions.byClientId('acl-2')?.subscriptions.size, 0);
     assert.equal(bridge.uplink.stats.subscribeRefused, 1);
     await sleep(100); // anything logged late would be logged by now
